@@ -1,0 +1,163 @@
+"""Flow Service requests and answers as data: paths, bodies, query parameters and answer parsing.
+
+Both hooks import these, so the sync and async paths send the same requests and read answers the
+same way; only the I/O differs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urljoin, urlparse
+
+from airflow_flowrun.exceptions import FlowServiceError, FlowServiceFatalError, InvalidParameterError
+from airflow_flowrun.retry import RETRYABLE_STATUSES, parse_retry_after
+from airflow_flowrun.validation import resolve_window, to_epoch_seconds, validate_uuid
+
+RUNS = "/runs"
+#: Flow Service pages hold at most 100 runs, and an any-of filter reads at most this many ids at once.
+MAX_PAGE = 100
+
+
+def run_path(run_id: str) -> str:
+    return f"{RUNS}/{validate_uuid('run_id', run_id)}"
+
+
+def flow_path(flow_id: str) -> str:
+    return f"/flows/{validate_uuid('flow_id', flow_id)}"
+
+
+def build_run_body(
+    flow_id: str,
+    *,
+    window_start: Any,
+    window_end: Any,
+    start_time: Any = None,
+    delta_column: str | None = None,
+) -> dict[str, Any]:
+    """The ``POST /runs`` body, every value checked locally first.
+
+    :param start_time: when the run should start; None means now
+    :param delta_column: table-based sources only; required on a flow's first run
+    """
+    flow_id = validate_uuid("flow_id", flow_id)
+    start, end = resolve_window(window_start, window_end)
+    begin = int(time.time()) if start_time is None else to_epoch_seconds("start_time", start_time)
+    params: dict[str, Any] = {"startTime": begin, "windowStartTime": start, "windowEndTime": end}
+    if delta_column is not None:
+        if not isinstance(delta_column, str) or not delta_column.strip() or delta_column != delta_column.strip():
+            raise InvalidParameterError("delta_column", delta_column, "must be a column name without spaces around it")
+        params["deltaColumn"] = {"name": delta_column}
+    return {"flowId": flow_id, "params": params}
+
+
+def parse_created_run(body: Any) -> dict[str, Any]:
+    """``{"id", "etag"}`` from any of the three documented ``POST /runs`` answers.
+
+    The tutorial shows ``{"items": [{"id", "etag"}]}``, the OpenAPI spec a bare ``{"id", "etag"}``,
+    an older draft the whole run object.
+    """
+    candidate = body
+    if isinstance(body, dict) and isinstance(body.get("items"), list) and body["items"]:
+        candidate = body["items"][0]
+    if not isinstance(candidate, dict) or not isinstance(candidate.get("id"), str):
+        raise FlowServiceError(f"POST /runs answered without a run id: {json.dumps(body)[:300]}")
+    return {"id": candidate["id"], "etag": candidate.get("etag")}
+
+
+def first_item(body: Any, what: str) -> dict[str, Any]:
+    """The object of a ``{"items": [obj]}`` answer (``GET /runs/{id}``, ``GET /flows/{id}``)."""
+    items = body.get("items") if isinstance(body, dict) else None
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        return items[0]
+    if isinstance(body, dict) and "id" in body:
+        return body
+    raise FlowServiceError(f"{what} answered without items: {json.dumps(body)[:300]}")
+
+
+def page_items(body: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """The items of a list page and the href of the next page (None on the last page)."""
+    items = body.get("items") if isinstance(body, dict) else None
+    links = (body.get("_links") or {}) if isinstance(body, dict) else {}
+    next_href = (links.get("next") or {}).get("href") if isinstance(links, dict) else None
+    return (items if isinstance(items, list) else []), (next_href or None)
+
+
+def next_page_url(flow_service_url: str, href: str) -> str:
+    """Resolve a ``_links.next.href``: relative to Flow Service (``/runs?...``), to the host, or absolute."""
+    if urlparse(href).scheme:
+        return href
+    base = urlparse(flow_service_url)
+    if href.startswith(base.path + "/"):
+        return urljoin(flow_service_url, href)
+    return flow_service_url + (href if href.startswith("/") else "/" + href)
+
+
+def any_of_ids_params(run_ids: list[str]) -> dict[str, Any]:
+    """Query of ``GET /runs`` reading several runs in one call (Adobe's ``==a,b,c`` any-of filter)."""
+    if len(run_ids) > MAX_PAGE:
+        raise ValueError(f"at most {MAX_PAGE} run ids per call, got {len(run_ids)}")
+    return {"property": "id==" + ",".join(run_ids), "limit": MAX_PAGE}
+
+
+def window_lookup_params(flow_id: str, created_after_ms: int) -> dict[str, Any]:
+    """Query of a flow's runs created since ``created_after_ms``, newest first.
+
+    The window is matched on our side (:func:`matches_window`): filtering on ``params.*`` is not
+    documented, filtering on ``flowId`` and ``createdAt`` is.
+    """
+    return {
+        "property": [f"flowId=={flow_id}", f"createdAt>{created_after_ms}"],
+        "orderby": "-createdAt",
+        "limit": MAX_PAGE,
+    }
+
+
+def matches_window(run: dict[str, Any], window_start: int, window_end: int) -> bool:
+    """True when a run object was created for exactly this data window."""
+    params = run.get("params") or {}
+    try:
+        start, end = int(params["windowStartTime"]), int(params["windowEndTime"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return start == window_start and end == window_end
+
+
+def error_from_answer(status: int, text: str, headers: Any, *, method: str, url: str) -> FlowServiceError:
+    """The exception for a non-2xx answer of IMS, the Platform gateway or Flow Service.
+
+    Reads the three error shapes (Flow Service ``type``/``report``, gateway ``error_code``, IMS
+    ``error``); 4xx answers other than 429 become :class:`FlowServiceFatalError`.
+    """
+    try:
+        body = json.loads(text) if text else {}
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    report: dict[str, Any] = body["report"] if isinstance(body.get("report"), dict) else {}
+    code = None
+    if isinstance(body.get("type"), str) and "/" in body["type"]:
+        code = body["type"].rsplit("/", 1)[-1]
+    code = code or body.get("error_code") or body.get("code") or body.get("error")
+    message = (
+        report.get("detailed-message")
+        or body.get("errorMessage")
+        or body.get("message")
+        or body.get("error_description")
+        or body.get("title")
+        or (text[:300] if text else f"HTTP {status}")
+    )
+    request_id = (headers.get("x-request-id") if headers else None) or report.get("request-id")
+    retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
+    cls = FlowServiceError if status >= 500 or status in RETRYABLE_STATUSES else FlowServiceFatalError
+    return cls(
+        str(message),
+        status=status,
+        code=str(code) if code is not None else None,
+        request_id=request_id,
+        method=method,
+        url=url,
+        retry_after=retry_after,
+    )

@@ -1,0 +1,105 @@
+"""Errors raised by the provider.
+
+Two families matter to Airflow: errors that a retry of the task can fix (a server that was down, a
+run that failed and may succeed when resubmitted) derive from :class:`AirflowException`; errors that
+no retry can fix (bad arguments, bad credentials, a flow that does not exist) also derive from
+:class:`AirflowFailException`, so Airflow fails the task without spending its retries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+
+class InvalidParameterError(AirflowFailException, ValueError):
+    """A parameter or connection field is invalid; raised before any HTTP call is made."""
+
+    def __init__(self, param: str, value: Any, reason: str) -> None:
+        self.param = param
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{param}={value!r}: {reason}")
+
+
+class FlowServiceError(AirflowException):
+    """An Adobe IMS or Flow Service call failed.
+
+    :param status: HTTP status, or ``None`` when no answer came (connection error, timeout)
+    :param code: Adobe's error code, e.g. ``FLOW-1383-400``, the gateway's ``401013`` or IMS's
+        ``invalid_client``
+    :param message: what the service said
+    :param request_id: the ``x-request-id`` of the failed call, for Adobe support
+    :param retry_after: seconds the service asked to wait (``Retry-After``), if any
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.method = method
+        self.url = url
+        self.retry_after = retry_after
+        parts = [f"{method} {url}" if method and url else None, f"HTTP {status}" if status else None]
+        parts += [f"code {code}" if code else None, f"request id {request_id}" if request_id else None]
+        where = ", ".join(p for p in parts if p)
+        super().__init__(f"Flow Service call failed ({where}): {message}" if where else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kwargs = {
+            "status": self.status,
+            "code": self.code,
+            "request_id": self.request_id,
+            "method": self.method,
+            "url": self.url,
+            "retry_after": self.retry_after,
+        }
+        return (_rebuild_error, (type(self), self.message, kwargs))
+
+
+class FlowServiceFatalError(FlowServiceError, AirflowFailException):
+    """A Flow Service or IMS answer that no retry can change (a 4xx other than 429)."""
+
+
+class FlowRunFailedError(AirflowException):
+    """A flow run ended ``failed``, or with row errors when the caller asked to fail on them.
+
+    :param run_id: the flow run id
+    :param status: the run's final status as Adobe wrote it
+    :param errors: the run's errors, ``[{"code": ..., "message": ...}]``
+    :param ui_url: the run's page in the AEP UI
+    """
+
+    def __init__(self, run_id: str, status: str, errors: list[dict[str, Any]], ui_url: str, reason: str = "") -> None:
+        self.run_id = run_id
+        self.status = status
+        self.errors = errors
+        self.ui_url = ui_url
+        shown = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors[:3])
+        more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+        reason = reason or f"ended with status {status!r}"
+        detail = f" Errors: {shown}{more}." if errors else " Adobe reported no error details."
+        super().__init__(f"Flow run {run_id} {reason}.{detail} See {ui_url}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.run_id, self.status, self.errors, self.ui_url))
+
+
+class FlowRunTimeoutError(AirflowException):
+    """Waiting for a flow run took longer than the task's ``timeout``."""
+
+
+def _rebuild_error(cls: type[FlowServiceError], message: str, kwargs: dict[str, Any]) -> FlowServiceError:
+    return cls(message, **kwargs)

@@ -1,0 +1,105 @@
+"""Provider metadata read by Airflow's ProvidersManager through the ``apache_airflow_provider`` entry point.
+
+Declared as data (no imports of the provider's modules) so that listing providers stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_flowrun import __version__
+
+_PACKAGE = "airflow_flowrun"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the package, its modules and the ``aep`` connection form."""
+    return {
+        "package-name": "airflow-flowrun",
+        "name": "Adobe Experience Platform Flow Service",
+        "description": "Create and wait for on-demand flow runs of Adobe Experience Platform source dataflows.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Adobe Experience Platform Flow Service",
+                "external-doc-url": "https://developer.adobe.com/experience-platform-apis/references/flow-service/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Adobe Experience Platform Flow Service",
+                "python-modules": [f"{_PACKAGE}.hooks.flow_service", f"{_PACKAGE}.hooks.flow_service_async"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Adobe Experience Platform Flow Service",
+                "python-modules": [f"{_PACKAGE}.operators.flow_run"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Adobe Experience Platform Flow Service",
+                "python-modules": [f"{_PACKAGE}.sensors.flow_run"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Adobe Experience Platform Flow Service",
+                "python-modules": [f"{_PACKAGE}.triggers.flow_run"],
+            }
+        ],
+        "extra-links": [f"{_PACKAGE}.links.AdobeFlowRunLink"],
+        "connection-types": [
+            {
+                "connection-type": "aep",
+                "hook-class-name": f"{_PACKAGE}.hooks.flow_service.AdobeFlowServiceHook",
+                "hook-name": "Adobe Experience Platform",
+                "conn-fields": {
+                    "org_id": _field("IMS org id", "Your IMS organization id, ending in @AdobeOrg."),
+                    "sandbox_name": _field("Sandbox name", "Platform sandbox, lower case.", default="prod"),
+                    "scopes": _field(
+                        "OAuth scopes",
+                        "Comma-separated scopes of the OAuth Server-to-Server credential.",
+                        default="openid,session,AdobeID,read_organizations,additional_info.projectedProductContext",
+                    ),
+                    "ims_token_url": _field(
+                        "IMS token URL",
+                        "Adobe IMS token endpoint.",
+                        default="https://ims-na1.adobelogin.com/ims/token/v3",
+                    ),
+                    "ui_org": _field(
+                        "UI org segment",
+                        "Tenant name or org id used in links to the AEP UI (defaults to the org id).",
+                    ),
+                    "timeout": {
+                        "label": "Request timeout (s)",
+                        "description": "Seconds allowed for each HTTP request.",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {
+                        "login": "Client ID (API key)",
+                        "password": "Client secret",
+                        "host": "Platform gateway URL",
+                    },
+                    "placeholders": {
+                        "host": "https://platform.adobe.io",
+                        "login": "OAuth Server-to-Server client id",
+                        "org_id": "5C1328435BF324E90A49402A@AdobeOrg",
+                        "sandbox_name": "prod",
+                    },
+                },
+            }
+        ],
+    }
+
+
+def _field(label: str, description: str, *, default: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["string", "null"]}
+    if default is not None:
+        schema["default"] = default
+    return {"label": label, "description": description, "schema": schema}

@@ -1,0 +1,221 @@
+"""Operators that create an on-demand flow run for a data window and, by default, wait for it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_flowrun import api
+from airflow_flowrun.connection import DEFAULT_CONN_ID
+from airflow_flowrun.exceptions import InvalidParameterError
+from airflow_flowrun.links import UI_URL_XCOM_KEY, AdobeFlowRunLink, flow_run_ui_url
+from airflow_flowrun.outcome import judge, validate_trigger_event, wait_for_run
+from airflow_flowrun.submission import RunSubmitter
+from airflow_flowrun.summary import build_summary
+from airflow_flowrun.validation import resolve_window, validate_positive, validate_uuid
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
+
+DEFAULT_TIMEOUT = timedelta(hours=6)
+SUMMARY_XCOM_KEY = "flow_run"
+
+
+def seconds(param: str, value: float | timedelta) -> float:
+    """A duration given as seconds or ``timedelta``, checked positive."""
+    return validate_positive(param, value.total_seconds() if isinstance(value, timedelta) else value)
+
+
+class _AdobeFlowRunOperator(BaseOperator):
+    """Create an on-demand run of a Flow Service dataflow for a data window; optionally wait for it.
+
+    :param flow_id: the dataflow id (a UUID; templated)
+    :param window_start: start of the data window (templated): aware datetime, epoch seconds or
+        ISO-8601 with offset. Default: the DAG run's ``data_interval_start``.
+    :param window_end: end of the window, exclusive (templated). Default: ``data_interval_end``.
+    :param start_time: when the run should start (templated). Default: now.
+    :param aep_conn_id: the ``aep`` connection
+    :param wait_for_completion: wait until the run ends (default True); else return once created
+    :param deferrable: wait in the triggerer instead of a worker slot
+    :param poll_interval: seconds between status checks
+    :param timeout: longest wait for completion, seconds or timedelta (default 6 hours)
+    :param fail_on_row_errors: fail when a ``success`` run reports failed records or errors
+    :param retrigger_failed_run: when an earlier try's run failed, re-run it with ``op=re-trigger``
+        instead of creating a new run
+    :return: the flow run id (XCom ``return_value``, pushed as soon as the run exists); when it
+        waits, the run summary is pushed as XCom ``flow_run``
+    """
+
+    template_fields: Sequence[str] = ("flow_id", "window_start", "window_end", "start_time")
+    operator_extra_links = (AdobeFlowRunLink(),)
+    ui_color = "#fa0f00"
+
+    def __init__(
+        self,
+        *,
+        flow_id: str,
+        window_start: Any = None,
+        window_end: Any = None,
+        start_time: Any = None,
+        aep_conn_id: str = DEFAULT_CONN_ID,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30,
+        timeout: float | timedelta = DEFAULT_TIMEOUT,
+        fail_on_row_errors: bool = False,
+        retrigger_failed_run: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(flow_id, str) and "{{" not in flow_id:
+            validate_uuid("flow_id", flow_id)
+        if (window_start is None) != (window_end is None):
+            missing = "window_end" if window_end is None else "window_start"
+            raise InvalidParameterError(missing, None, "give both window_start and window_end, or neither")
+        self.flow_id = flow_id
+        self.window_start = window_start
+        self.window_end = window_end
+        self.start_time = start_time
+        self.aep_conn_id = aep_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = validate_positive("poll_interval", poll_interval)
+        self.timeout = seconds("timeout", timeout)
+        self.fail_on_row_errors = fail_on_row_errors
+        self.retrigger_failed_run = retrigger_failed_run
+
+    @cached_property
+    def hook(self) -> AdobeFlowServiceHook:
+        from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
+
+        return AdobeFlowServiceHook(aep_conn_id=self.aep_conn_id)
+
+    def _delta_column(self) -> str | None:
+        return None
+
+    def execute(self, context: Context) -> str:
+        flow_id = validate_uuid("flow_id", self.flow_id)
+        window_start, window_end = self._window(context)
+        create_args = {
+            "window_start": window_start,
+            "window_end": window_end,
+            "start_time": self.start_time,
+            "delta_column": self._delta_column(),
+        }
+        api.build_run_body(flow_id, **create_args)  # every argument checked before any HTTP call
+        submitter = RunSubmitter(
+            self.hook, context, flow_id=flow_id, window_start=window_start, window_end=window_end, log=self.log
+        )
+        submission = submitter.obtain(
+            lambda: self.hook.create_run(flow_id, **create_args), retrigger_failed=self.retrigger_failed_run
+        )
+        run_id = submission.run_id
+        settings = self.hook.settings
+        ui_url = flow_run_ui_url(settings.ui_org, settings.sandbox_name, flow_id, run_id)
+        self.log.info(
+            "Flow run %s (%s) of flow %s for window [%d, %d): %s",
+            run_id, submission.how, flow_id, window_start, window_end, ui_url,
+        )  # fmt: skip
+        ti = context["ti"]
+        ti.xcom_push(key="return_value", value=run_id)
+        ti.xcom_push(key=UI_URL_XCOM_KEY, value=ui_url)
+        if not self.wait_for_completion:
+            submitter.mark_finished(run_id)
+            return run_id
+        if self.deferrable:
+            from airflow_flowrun.triggers.flow_run import AdobeFlowRunTrigger
+
+            self.defer(
+                trigger=AdobeFlowRunTrigger(
+                    run_id=run_id,
+                    aep_conn_id=self.aep_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=time.time() + self.timeout,
+                    created_at=submission.created_at,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout + 10 * self.poll_interval + 60),
+            )
+        summary = wait_for_run(
+            lambda: self.hook.get_run(run_id),
+            self._summarize,
+            run_id=run_id,
+            ui_url=ui_url,
+            poll_interval=self.poll_interval,
+            timeout=self.timeout,
+            created_at=submission.created_at,
+            log=self.log,
+        )
+        return self._finish(context, summary, submitter)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        """Resume after the trigger: same verdict as a wait in the worker."""
+        expected = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
+        summary = validate_trigger_event(event, expected if isinstance(expected, str) else None)
+        flow_id = validate_uuid("flow_id", self.flow_id)
+        window = summary.get("window_start"), summary.get("window_end")
+        submitter = RunSubmitter(
+            self.hook, context, flow_id=flow_id, window_start=window[0] or 0, window_end=window[1] or 0, log=self.log
+        )
+        return self._finish(context, summary, submitter)
+
+    def _finish(self, context: Context, summary: dict[str, Any], submitter: RunSubmitter) -> str:
+        context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
+        judge(summary, fail_on_row_errors=self.fail_on_row_errors, log=self.log)
+        submitter.mark_finished(summary["run_id"])
+        return summary["run_id"]
+
+    def _summarize(self, run: dict[str, Any]) -> dict[str, Any]:
+        settings = self.hook.settings
+        return build_summary(run, ui_org=settings.ui_org, sandbox_name=settings.sandbox_name)
+
+    def _window(self, context: Context) -> tuple[int, int]:
+        if self.window_start is not None or self.window_end is not None:
+            return resolve_window(self.window_start, self.window_end)
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        if start is None or end is None:
+            raise InvalidParameterError(
+                "window_start/window_end",
+                None,
+                "not given, and this DAG run has no data interval (manual runs in Airflow 3 have no logical "
+                "date): pass window_start and window_end explicitly, or run the DAG on a schedule",
+            )
+        return resolve_window(start, end)
+
+
+class AdobeTableFlowRunOperator(_AdobeFlowRunOperator):
+    """Run a table-based source dataflow (CRM, database, ...) for a data window.
+
+    :param delta_column: the source column that separates new from historic rows; required on the
+        flow's first run, afterwards Flow Service keeps it (sending a different one is an error)
+    """
+
+    template_fields: Sequence[str] = (*_AdobeFlowRunOperator.template_fields, "delta_column")
+
+    def __init__(self, *, delta_column: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delta_column = delta_column
+
+    def _delta_column(self) -> str | None:
+        return self.delta_column or None
+
+
+class AdobeFileFlowRunOperator(_AdobeFlowRunOperator):
+    """Run a file-based (cloud storage) source dataflow: files last modified within the window are ingested."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        if "delta_column" in kwargs:
+            raise InvalidParameterError(
+                "delta_column",
+                kwargs["delta_column"],
+                "file-based flows take no delta column (files are picked by modification time); "
+                "use AdobeTableFlowRunOperator for table-based sources",
+            )
+        super().__init__(**kwargs)

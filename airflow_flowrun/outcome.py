@@ -1,0 +1,124 @@
+"""How a wait ends, decided in one place for the operators (sync and deferred) and the sensor.
+
+The sync wait loop, the trigger event check and the final verdict on a finished run all live here,
+so a run gets the same outcome whichever mode waited for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_flowrun.exceptions import FlowRunFailedError, FlowRunTimeoutError, FlowServiceError
+from airflow_flowrun.status import RunStatus
+from airflow_flowrun.summary import format_summary, has_row_errors
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
+
+#: A run can answer 404 for a short while after it was created; within this many seconds that is "not visible yet".
+VISIBILITY_GRACE = 60.0
+
+TRIGGER_EVENT_STATUSES = ("success", "failed", "timeout", "error")
+
+
+def timeout_message(run_id: str, last_status: str | None, waited: float, ui_url: str) -> str:
+    """The text of a wait that ran out of time; the same for sync and deferred waits."""
+    return (
+        f"Waiting for flow run {run_id} timed out after {waited:.0f} s; its last status was "
+        f"{last_status or 'unknown'!r}. Flow Service cannot cancel a run, so it may still finish and "
+        f"ingest data: check it at {ui_url}"
+    )
+
+
+def is_not_visible_yet(err: FlowServiceError, created_at: float | None) -> bool:
+    """A 404 for a run created moments ago: it is not visible yet, not missing."""
+    return err.status == 404 and created_at is not None and time.time() - created_at < VISIBILITY_GRACE
+
+
+def wait_for_run(
+    read_run: Callable[[], dict[str, Any]],
+    summarize: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    run_id: str,
+    ui_url: str,
+    poll_interval: float,
+    timeout: float,
+    created_at: float | None,
+    log: Logger,
+) -> dict[str, Any]:
+    """Poll a run in this process until it is terminal; return its summary.
+
+    The deadline is checked before each status read, as the trigger does.
+
+    :raises FlowRunTimeoutError: when ``timeout`` seconds pass first
+    """
+    started = time.monotonic()
+    last_status: str | None = None
+    while True:
+        waited = time.monotonic() - started
+        if waited >= timeout:
+            raise FlowRunTimeoutError(timeout_message(run_id, last_status, waited, ui_url))
+        try:
+            run = read_run()
+        except FlowServiceError as err:
+            if not is_not_visible_yet(err, created_at):
+                raise
+            log.info("Flow run %s is not visible yet; waiting", run_id)
+        else:
+            summary = summarize(run)
+            last_status = summary["status"]
+            if RunStatus.parse(last_status).is_terminal():
+                return summary
+            log.info("Flow run %s is %s; next check in %.0f s", run_id, last_status, poll_interval)
+        time.sleep(max(0.0, min(poll_interval, timeout - (time.monotonic() - started))))
+
+
+def judge(summary: dict[str, Any], *, fail_on_row_errors: bool, log: Logger) -> None:
+    """Log a finished run's summary, and raise when it failed (or had row errors the caller refuses)."""
+    log.info("Flow run %s finished:\n%s", summary["run_id"], format_summary(summary))
+    status = RunStatus.parse(summary["status"])
+    if status is RunStatus.FAILED:
+        raise FlowRunFailedError(summary["run_id"], summary["status"], summary["errors"], summary["ui_url"])
+    if has_row_errors(summary):
+        if fail_on_row_errors:
+            raise FlowRunFailedError(
+                summary["run_id"],
+                summary["status"],
+                summary["errors"],
+                summary["ui_url"],
+                reason=f"succeeded with {summary['failed_records'] or 0} failed records and row errors "
+                "(fail_on_row_errors=True)",
+            )
+        log.warning(
+            "Flow run %s succeeded with %s failed records and %d errors; fail_on_row_errors=False lets it pass",
+            summary["run_id"],
+            summary["failed_records"],
+            len(summary["errors"]),
+        )
+
+
+def validate_trigger_event(event: Any, run_id: str | None = None) -> dict[str, Any]:
+    """Check an event from :class:`AdobeFlowRunTrigger` and turn a failed wait into its exception.
+
+    Returns the run summary of a ``success`` or ``failed`` event (for :func:`judge`); a missing,
+    malformed or unknown event fails loudly instead of passing as success.
+    """
+    if not isinstance(event, dict) or event.get("status") not in TRIGGER_EVENT_STATUSES:
+        raise AirflowException(f"Unexpected event from the flow run trigger: {event!r}")
+    if run_id is not None and event.get("run_id") != run_id:
+        raise AirflowException(f"Trigger event is for run {event.get('run_id')!r}, expected {run_id!r}: {event!r}")
+    summary = event.get("flow_run")
+    status = event["status"]
+    if status == "timeout":
+        raise FlowRunTimeoutError(str(event.get("message")))
+    if status == "error":
+        raise AirflowException(f"Waiting for flow run {event.get('run_id')} failed: {event.get('message')}")
+    if not isinstance(summary, dict) or summary.get("run_id") != event.get("run_id"):
+        raise AirflowException(f"Trigger event {status!r} carries no summary of run {event.get('run_id')}: {event!r}")
+    if status == "success" and RunStatus.parse(summary.get("status")) is not RunStatus.SUCCESS:
+        raise AirflowException(f"Trigger said success but the run's status is {summary.get('status')!r}")
+    return summary

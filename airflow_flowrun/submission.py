@@ -1,0 +1,139 @@
+"""Exactly one flow run per task try that needs one, whatever dies in between.
+
+XCom cannot carry a run id across tries (Airflow clears a task's XCom when a new try starts), so:
+
+1. The run id is written to the task's ``task_state_store`` (Airflow >= 3.3) right after the run is
+   created. A later try reads it back: an active or succeeded run is re-attached to, a failed one is
+   replaced by a new run (or re-triggered).
+2. To close the gap between "run created" and "run id stored" (and to cover Airflow without the
+   store), a try that finds nothing stored looks up the flow's runs for one with the same window
+   created since this DAG run began, and adopts it unless it failed.
+3. A try that ends successfully marks its record finished: a user who clears a succeeded task to
+   re-ingest gets a new run, while a try that died re-attaches.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_flowrun.exceptions import FlowServiceError
+from airflow_flowrun.status import RunStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow.sdk.types import Logger
+
+    from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
+
+#: The key of our record in ``task_state_store``; renaming it breaks re-attach of in-flight tries.
+STATE_KEY = "aep_flow_run"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The run a try works with, and how it was obtained (``created``, ``reattached``, ``adopted``, ``retriggered``)."""
+
+    run_id: str
+    how: str
+    created_at: float | None = None
+
+
+class RunSubmitter:
+    """Decide, for one try, whether to create a run or take over an existing one, and record it.
+
+    :param hook: the sync hook
+    :param context: the task context (``task_state_store``, ``dag_run``)
+    :param flow_id, window_start, window_end: the run's identity: flow and data window (epoch s)
+    """
+
+    def __init__(
+        self,
+        hook: AdobeFlowServiceHook,
+        context: Any,
+        *,
+        flow_id: str,
+        window_start: int,
+        window_end: int,
+        log: Logger,
+    ) -> None:
+        self.hook = hook
+        self.flow_id = flow_id
+        self.window = [window_start, window_end]
+        self.log = log
+        self.store = context.get("task_state_store")
+        dag_run = context.get("dag_run")
+        self.dag_run_started = getattr(dag_run, "start_date", None) if dag_run is not None else None
+
+    def obtain(self, create: Callable[[], dict[str, Any]], *, retrigger_failed: bool = False) -> Submission:
+        """The run this try should wait for: re-attached, adopted, re-triggered or newly created."""
+        record = self._record()
+        failed_run_id: str | None = None
+        if record is not None and not record.get("finished"):
+            found = self._judge_known(record["run_id"], "reattached")
+            if found is not None:
+                return found
+            failed_run_id = record["run_id"]
+        if record is None or not record.get("finished"):
+            found, failed = self._adopt_from_lookup()
+            if found is not None:
+                return self._remember(found)
+            failed_run_id = failed_run_id or failed
+        if failed_run_id is not None and retrigger_failed:
+            self.hook.retrigger_run(failed_run_id)
+            self.log.info("Re-triggered failed flow run %s for the same window", failed_run_id)
+            return self._remember(Submission(failed_run_id, "retriggered", time.time()))
+        created = create()
+        how = "adopted" if created.get("adopted") else "created"
+        return self._remember(Submission(created["id"], how, time.time()))
+
+    def mark_finished(self, run_id: str) -> None:
+        """Record that a try completed with this run, so clearing the task later means "ingest again"."""
+        self._write({"run_id": run_id, "flow_id": self.flow_id, "window": self.window, "finished": True})
+
+    def _record(self) -> dict[str, Any] | None:
+        if self.store is None:
+            return None
+        record = self.store.get(STATE_KEY)
+        if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
+            return None
+        if record.get("flow_id") != self.flow_id or list(record.get("window") or []) != self.window:
+            self.log.info("Stored flow run %s was for another flow or window; not reusing it", record["run_id"])
+            return None
+        return record
+
+    def _judge_known(self, run_id: str, how: str) -> Submission | None:
+        try:
+            status = RunStatus.of_run(self.hook.get_run(run_id))
+        except FlowServiceError as err:
+            if err.status != 404:
+                raise
+            self.log.warning("Stored flow run %s is not visible (404); re-attaching anyway", run_id)
+            return Submission(run_id, how, time.time())
+        if status is RunStatus.FAILED:
+            self.log.warning("Flow run %s of an earlier try failed; it will be replaced", run_id)
+            return None
+        self.log.info("Re-attaching to flow run %s of an earlier try (status %s)", run_id, status.value)
+        return Submission(run_id, how)
+
+    def _adopt_from_lookup(self) -> tuple[Submission | None, str | None]:
+        if self.dag_run_started is None:
+            return None, None
+        since_ms = int(self.dag_run_started.timestamp() * 1000) - 60_000
+        run = self.hook.find_window_run(self.flow_id, self.window[0], self.window[1], created_after_ms=since_ms)
+        if run is None:
+            return None, None
+        if RunStatus.of_run(run) is RunStatus.FAILED:
+            return None, run["id"]
+        self.log.info("Adopting flow run %s created earlier in this DAG run for the same window", run["id"])
+        return Submission(run["id"], "adopted"), None
+
+    def _remember(self, submission: Submission) -> Submission:
+        self._write({"run_id": submission.run_id, "flow_id": self.flow_id, "window": self.window, "finished": False})
+        return submission
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self.store is not None:
+            self.store.set(STATE_KEY, record)
