@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from airflow.sdk import DAG, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_flowrun.operators.flow_run import AdobeFileFlowRunOperator
 
@@ -20,7 +21,7 @@ FLOW_IDS = [
 
 with DAG(
     dag_id="example_aep_fan_out",
-    schedule="@daily",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     tags=["example", "aep"],

@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_flowrun.operators.flow_run import AdobeTableFlowRunOperator
 from airflow_flowrun.sensors.flow_run import AdobeFlowRunSensor
 
 with DAG(
     dag_id="example_aep_pipeline",
-    schedule="@daily",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     tags=["example", "aep"],

@@ -13,12 +13,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_flowrun.operators.flow_run import AdobeTableFlowRunOperator
 
 with DAG(
     dag_id="example_aep_table_ingestion",
-    schedule="@daily",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},

@@ -187,6 +187,14 @@ class _AdobeFlowRunOperator(BaseOperator):
                 "not given, and this DAG run has no data interval (manual runs in Airflow 3 have no logical "
                 "date): pass window_start and window_end explicitly, or run the DAG on a schedule",
             )
+        if start == end:
+            raise InvalidParameterError(
+                "window_start/window_end",
+                None,
+                f"not given, and this DAG run's data interval is empty ({start} to {end}): Airflow 3 cron "
+                "schedules have no data interval unless [scheduler] create_cron_data_intervals is True; use "
+                "schedule=CronDataIntervalTimetable(...) or a timedelta, or pass window_start and window_end",
+            )
         return resolve_window(start, end)
 
 

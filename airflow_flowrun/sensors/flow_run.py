@@ -13,7 +13,7 @@ from airflow.sdk import BaseSensorOperator, conf
 from airflow_flowrun.connection import DEFAULT_CONN_ID
 from airflow_flowrun.exceptions import FlowServiceError
 from airflow_flowrun.links import UI_URL_XCOM_KEY, AdobeFlowRunLink
-from airflow_flowrun.outcome import VISIBILITY_GRACE, judge, validate_trigger_event
+from airflow_flowrun.outcome import is_not_visible_yet, judge, validate_trigger_event
 from airflow_flowrun.status import RunStatus
 from airflow_flowrun.summary import build_summary
 from airflow_flowrun.validation import validate_uuid
@@ -91,7 +91,7 @@ class AdobeFlowRunSensor(BaseSensorOperator):
         try:
             run = self.hook.get_run(run_id)
         except FlowServiceError as err:
-            if err.status == 404 and time.time() - self._waiting_since(context) < VISIBILITY_GRACE:
+            if is_not_visible_yet(err, self._waiting_since(context)):
                 self.log.info("Flow run %s is not visible yet; waiting", run_id)
                 return False
             raise

@@ -53,7 +53,7 @@ def test_create_run_sends_integer_seconds_and_platform_headers(aep_emulator, tok
 
 @pytest.mark.parametrize("shape", ["items", "bare", "run"])
 def test_create_run_reads_every_documented_answer_shape(aep_emulator, shape):
-    aep_emulator.create_run_response_shape = shape
+    aep_emulator.update_settings(create_run_response_shape=shape)
     created = AdobeFlowServiceHook().create_run(FILE_FLOW_ID, **WINDOW)
     assert created["id"] == aep_emulator.runs(FILE_FLOW_ID)[0]["id"]
     assert "etag" in created
@@ -84,10 +84,10 @@ def test_expired_token_is_refreshed_before_use(aep_emulator, token_cache):
 def test_401_drops_the_token_and_retries_once(aep_emulator, token_cache):
     hook = AdobeFlowServiceHook()
     hook.get_flow(TABLE_FLOW_ID)
-    aep_emulator.reset()  # the emulator forgets every token it issued: the cached one is now unknown
+    aep_emulator.revoke_tokens()  # the cached token is now unknown to the gateway
     assert hook.get_flow(TABLE_FLOW_ID)["id"] == TABLE_FLOW_ID
-    assert [r.status for r in flow_service_requests(aep_emulator)] == [401, 200]
-    assert aep_emulator.token_requests == 1
+    assert [r.status for r in flow_service_requests(aep_emulator)] == [200, 401, 200]
+    assert aep_emulator.token_requests == 2
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])

@@ -6,22 +6,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from airflow.sdk import DAG
+from airflow.timetables.interval import CronDataIntervalTimetable
+from dagtest import task_states, xcom
 
 from airflow_flowrun.emulator import FAILING_FLOW_ID, FILE_FLOW_ID, ROW_ERRORS_FLOW_ID, TABLE_FLOW_ID
 from airflow_flowrun.exceptions import InvalidParameterError
 from airflow_flowrun.operators.flow_run import AdobeFileFlowRunOperator, AdobeTableFlowRunOperator
 
-from .conftest import task_states, xcom
-
 DAY = datetime(2026, 11, 27, tzinfo=UTC)
-DAY_S = int(DAY.timestamp())
+DAY_S = int(DAY.timestamp()) - 86400  # a manual run at DAY covers the day before it
 
 
 def make_dag(dag_id: str, operator_cls=AdobeTableFlowRunOperator, retries: int = 0, **op_kwargs) -> DAG:
     if operator_cls is AdobeTableFlowRunOperator:
         op_kwargs.setdefault("delta_column", "updated_at")
     op_kwargs.setdefault("flow_id", TABLE_FLOW_ID if operator_cls is AdobeTableFlowRunOperator else FILE_FLOW_ID)
-    with DAG(dag_id, schedule="@daily", start_date=DAY - timedelta(days=5), catchup=False) as dag:
+    schedule = CronDataIntervalTimetable("@daily", timezone="UTC")
+    with DAG(dag_id, schedule=schedule, start_date=DAY - timedelta(days=5), catchup=False) as dag:
         operator_cls(task_id="ingest", poll_interval=0.2, retries=retries, retry_delay=timedelta(0), **op_kwargs)
     return dag
 
@@ -48,8 +49,10 @@ def test_summary_is_pushed_with_the_runs_metrics(emu, run_dag):
     assert summary["flow_id"] == FILE_FLOW_ID
     assert summary["status"] == "success"
     assert (summary["window_start"], summary["window_end"]) == (DAY_S, DAY_S + 86400)
-    assert summary["input_files"] == expected["files"]
-    assert summary["output_records"] == expected["records"]
+    assert summary["input_files"] == expected["inputFileCount"] > 0
+    assert summary["output_records"] == expected["outputRecordCount"] > 0
+    assert summary["input_bytes"] == expected["inputBytes"]
+    assert summary["output_bytes"] == expected["outputBytes"]
     assert summary["failed_records"] == 0
     assert summary["batch_ids"]
     assert summary["errors"] == []
@@ -58,6 +61,17 @@ def test_summary_is_pushed_with_the_runs_metrics(emu, run_dag):
     assert isinstance(summary["duration_seconds"], float)
     assert summary["ui_url"].endswith(f"/dataflows/{FILE_FLOW_ID}/activity/{run['id']}")
     assert xcom(dag_run, "ingest", "flow_run_ui_url") == summary["ui_url"]
+
+
+def test_empty_data_interval_fails_explaining_the_cron_default(emu, run_dag, capfd):
+    with DAG("cron_trigger", schedule="@daily", start_date=DAY - timedelta(days=5), catchup=False) as dag:
+        AdobeTableFlowRunOperator(task_id="ingest", flow_id=TABLE_FLOW_ID, delta_column="updated_at", retries=2)
+    dag_run = run_dag(dag, logical_date=DAY)
+    assert task_states(dag_run) == {"ingest": "failed"}
+    assert "create_cron_data_intervals" in capfd.readouterr().out
+    assert emu.requests == []
+    (ti,) = dag_run.get_task_instances()
+    assert ti.try_number == 1
 
 
 def test_manual_run_without_window_fails_naming_the_window_parameters(emu, run_dag, capfd):
@@ -72,18 +86,18 @@ def test_explicit_iso_window_is_used_on_manual_runs(emu, run_dag):
     dag_run = run_dag(dag, logical_date=None)
     assert task_states(dag_run) == {"ingest": "success"}
     (run,) = emu.runs(TABLE_FLOW_ID)
-    assert (run["params"]["windowStartTime"], run["params"]["windowEndTime"]) == (1795651200, 1795672800)
+    assert (run["params"]["windowStartTime"], run["params"]["windowEndTime"]) == (1795132800, 1795154400)
 
 
 def test_templated_epoch_window_renders_to_seconds(emu, run_dag):
     dag = make_dag(
         "templated_window",
-        window_start="{{ data_interval_start.int_timestamp }}",
-        window_end="{{ data_interval_start.int_timestamp + 3600 }}",
+        window_start="{{ data_interval_end.int_timestamp }}",
+        window_end="{{ data_interval_end.int_timestamp + 3600 }}",
     )
     run_dag(dag, logical_date=DAY)
     (run,) = emu.runs(TABLE_FLOW_ID)
-    assert (run["params"]["windowStartTime"], run["params"]["windowEndTime"]) == (DAY_S, DAY_S + 3600)
+    assert (run["params"]["windowStartTime"], run["params"]["windowEndTime"]) == (DAY_S + 86400, DAY_S + 90000)
 
 
 def test_failed_run_fails_the_task_with_codes_and_link(emu, run_dag, capfd):
@@ -156,7 +170,7 @@ def test_retry_reattaches_to_the_run_of_the_failed_try(emu, run_dag):
 
 
 def test_file_operator_refuses_a_delta_column():
-    with pytest.raises(InvalidParameterError, match="delta_column.*file-based flows take no delta column"):
+    with pytest.raises(InvalidParameterError, match=r"delta_column.*file-based flows take no delta column"):
         AdobeFileFlowRunOperator(task_id="x", flow_id=FILE_FLOW_ID, delta_column="updated_at")
 
 

@@ -6,13 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from airflow.sdk import DAG
+from dagtest import task_states, xcom
 
 from airflow_flowrun.emulator import FAILING_FLOW_ID, FILE_FLOW_ID, ROW_ERRORS_FLOW_ID
 from airflow_flowrun.exceptions import InvalidParameterError
 from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
 from airflow_flowrun.sensors.flow_run import AdobeFlowRunSensor
-
-from .conftest import task_states, xcom
 
 DAY = datetime(2026, 11, 27, tzinfo=UTC)
 WINDOW = {"window_start": int(DAY.timestamp()), "window_end": int(DAY.timestamp()) + 3600}
