@@ -1,0 +1,147 @@
+"""The FastAPI app: the IMS token endpoint, the Flow Service routes and the admin API.
+
+Routes take the raw :class:`~starlette.requests.Request` and answer pre-serialised JSON: no
+pydantic models in the hot path, so a benchmark polling thousands of runs measures the client,
+not the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.types import Receive, Scope, Send
+
+from airflow_flowrun.emulator.admin import admin_router
+from airflow_flowrun.emulator.errors import ApiError, flow_error, ims_error, with_request_id
+from airflow_flowrun.emulator.listing import ListQuery
+from airflow_flowrun.emulator.middleware import REQUEST_ID_KEY, SANDBOX_KEY, SERVER_SEND_KEY, EmulatorMiddleware
+from airflow_flowrun.emulator.seeds import CLIENT_ID, CLIENT_SECRET, FLOW_SERVICE_PREFIX, IMS_TOKEN_PATH, SANDBOX
+from airflow_flowrun.emulator.state import EmulatorState
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A compact JSON response."""
+    payload = json.dumps(body, separators=(",", ":"))
+    return Response(payload, status_code=status, media_type="application/json", headers=headers)
+
+
+class EmulatorApp(FastAPI):
+    """A FastAPI app that keeps the server's own ``send`` in the scope.
+
+    Middleware wraps ``send``; the dropped-connection fault needs the unwrapped one to reach the
+    socket (see :func:`~.middleware.drop_connection`).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[SERVER_SEND_KEY] = send
+        await super().__call__(scope, receive, send)
+
+
+def _query(request: Request) -> ListQuery:
+    try:
+        return ListQuery.from_params(request.query_params.multi_items())
+    except ValueError as error:
+        raise flow_error("1384", 400, str(error)) from error
+
+
+def _ims_router(state: EmulatorState) -> APIRouter:
+    router = APIRouter(tags=["IMS"])
+
+    @router.post(IMS_TOKEN_PATH)
+    async def ims_token(request: Request) -> Response:
+        """OAuth server-to-server token (client credentials, form-encoded)."""
+        form = dict(parse_qsl((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True))
+        fields = {**dict(request.query_params), **form}
+        grant_type = fields.get("grant_type")
+        if not grant_type:
+            raise ims_error(400, "invalid_request", "grant_type parameter is missing")
+        if grant_type != "client_credentials":
+            raise ims_error(400, "unsupported_grant_type", f"unsupported grant_type {grant_type}")
+        if not fields.get("client_id"):
+            raise ims_error(400, "invalid_request", "client_id parameter is missing")
+        if fields["client_id"] != CLIENT_ID:
+            raise ims_error(401, "invalid_client", "invalid client_id parameter")
+        if fields.get("client_secret") != CLIENT_SECRET:
+            raise ims_error(401, "invalid_client", "invalid client_secret parameter")
+        token, lifetime = state.issue_token()
+        expires_in = int(lifetime) if float(lifetime).is_integer() else lifetime
+        return json_response({"access_token": token, "token_type": "bearer", "expires_in": expires_in})
+
+    return router
+
+
+def _flow_service_router(state: EmulatorState) -> APIRouter:
+    router = APIRouter(prefix=FLOW_SERVICE_PREFIX, tags=["Flow Service"])
+
+    @router.post("/runs")
+    async def create_run(request: Request) -> Response:
+        """Create an on-demand flow run (201)."""
+        try:
+            body = json.loads(await request.body())
+        except ValueError as error:
+            raise flow_error("1384", 400, "The request body is not valid JSON.") from error
+        run = state.create_run(body, request.scope.get(SANDBOX_KEY, SANDBOX))
+        shape = state.settings.create_run_response_shape
+        reference = {"id": run["id"], "etag": run["etag"]}
+        answer = {"items": [reference]} if shape == "items" else reference if shape == "bare" else run
+        return json_response(answer, 201)
+
+    @router.get("/runs")
+    async def list_runs(request: Request) -> Response:
+        """List runs: ``property`` filters, ``orderby``, ``limit``, ``continuationToken``."""
+        return json_response(state.list_runs(_query(request)))
+
+    @router.get("/runs/{run_id}")
+    async def get_run(run_id: str) -> Response:
+        """One run, as ``{"items": [run]}``."""
+        return json_response({"items": [state.get_run(run_id)]})
+
+    @router.post("/runs/{run_id}/action")
+    async def run_action(run_id: str, request: Request) -> Response:
+        """``op=re-trigger`` (or ``RE_TRIGGER``): re-run a failed run over the same window."""
+        return json_response(state.retrigger(run_id, request.query_params.get("op")))
+
+    @router.get("/flows")
+    async def list_flows(request: Request) -> Response:
+        """List dataflows (filtered and paged like runs)."""
+        return json_response(state.list_flows(_query(request)))
+
+    @router.get("/flows/{flow_id}")
+    async def get_flow(flow_id: str) -> Response:
+        """One dataflow, as ``{"items": [flow]}``."""
+        return json_response({"items": [state.get_flow(flow_id)]})
+
+    @router.api_route("/{resource:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    async def unknown_resource(resource: str, request: Request) -> Response:
+        """Anything else under the Flow Service base path."""
+        raise flow_error("1439", 404, f"Resource {request.method} /{resource} not found.")
+
+    return router
+
+
+def create_app(state: EmulatorState) -> FastAPI:
+    """Build the emulator app around ``state``.
+
+    :param state: the world the app serves and records into (also ``app.state.emulator``).
+    """
+    app = EmulatorApp(
+        title="Adobe IMS + Flow Service emulator",
+        description="Local stand-in for Adobe IMS and Experience Platform Flow Service (airflow_flowrun).",
+    )
+    app.state.emulator = state
+
+    async def api_error_handler(request: Request, error: Exception) -> Response:
+        api_error = cast(ApiError, error)
+        body = with_request_id(api_error.body, request.scope.get(REQUEST_ID_KEY, ""))
+        return json_response(body, api_error.status, api_error.headers)
+
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_middleware(EmulatorMiddleware, state=state)
+    app.include_router(_ims_router(state))
+    app.include_router(_flow_service_router(state))
+    app.include_router(admin_router(state))
+    return app

@@ -1,0 +1,65 @@
+"""Emulator-wide settings, shared by the Python API, the CLI/config file and the admin API."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CREATE_RUN_RESPONSE_SHAPES = ("items", "bare", "run")
+#: Settings that may change while the emulator serves (``PUT /_emulator/settings``).
+RUNTIME_SETTINGS = ("run_duration", "token_lifetime", "visibility_delay", "create_run_response_shape")
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """How the emulator behaves.
+
+    :param run_duration: seconds a run stays ``inProgress`` unless its flow sets a duration.
+    :param token_lifetime: seconds an access token stays valid (``expires_in``).
+    :param visibility_delay: seconds after creation during which a run is invisible (404).
+    :param seed: seeds the fault RNGs (probability selection).
+    :param create_run_response_shape: ``POST /runs`` answer: ``"items"`` (``{"items": [{"id",
+        "etag"}]}``, as in Adobe's tutorial), ``"bare"`` (``{"id", "etag"}``, as in the OpenAPI
+        spec) or ``"run"`` (the whole run object).
+    :param request_log_size: how many recent requests the request log keeps.
+    """
+
+    run_duration: float = 3.0
+    token_lifetime: float = 86399
+    visibility_delay: float = 0.0
+    seed: int = 0
+    create_run_response_shape: str = "items"
+    request_log_size: int = 10_000
+
+    def __post_init__(self) -> None:
+        for name in ("run_duration", "visibility_delay"):
+            if not isinstance(getattr(self, name), int | float) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
+        if not isinstance(self.token_lifetime, int | float) or self.token_lifetime <= 0:
+            raise ValueError(f"token_lifetime must be a number > 0, got {self.token_lifetime!r}")
+        if self.create_run_response_shape not in CREATE_RUN_RESPONSE_SHAPES:
+            raise ValueError(
+                f"create_run_response_shape must be one of {CREATE_RUN_RESPONSE_SHAPES}, "
+                f"got {self.create_run_response_shape!r}"
+            )
+        if not isinstance(self.request_log_size, int) or self.request_log_size < 1:
+            raise ValueError(f"request_log_size must be an integer >= 1, got {self.request_log_size!r}")
+
+    def updated(self, changes: Mapping[str, Any], allowed: tuple[str, ...] | None = None) -> EmulatorSettings:
+        """A copy with ``changes`` applied (None values ignored).
+
+        :param changes: setting name to new value.
+        :param allowed: names that may change; default every setting.
+        :raises ValueError: on an unknown or not-allowed name or an invalid value.
+        """
+        names = allowed if allowed is not None else tuple(field.name for field in dataclasses.fields(self))
+        unknown = set(changes) - set(names)
+        if unknown:
+            raise ValueError(f"unknown or fixed settings: {sorted(unknown)} (allowed: {list(names)})")
+        return dataclasses.replace(self, **{key: value for key, value in changes.items() if value is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return dataclasses.asdict(self)

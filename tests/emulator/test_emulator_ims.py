@@ -1,0 +1,98 @@
+"""The emulated IMS token endpoint (OAuth server-to-server, client credentials)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from airflow_flowrun.emulator import CLIENT_ID
+
+
+def test_token_endpoint_issues_long_opaque_bearer_tokens(emu, client):
+    first = client.fetch_token()
+    second = client.fetch_token()
+
+    assert first.status_code == 200
+    body = first.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 86399
+    assert body["access_token"].startswith("emu-at-")
+    assert len(body["access_token"]) >= 64
+    assert body["access_token"] != second.json()["access_token"]
+    assert emu.token_requests == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [({"client_id": "someone-else"}, "client_id"), ({"client_secret": "wrong-secret"}, "client_secret")],
+)
+def test_wrong_client_credentials_answer_401_invalid_client(client, overrides, field):
+    answer = client.fetch_token(**overrides)
+
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid_client"
+    assert field in answer.json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    ("grant_type", "error"), [("", "invalid_request"), ("authorization_code", "unsupported_grant_type")]
+)
+def test_missing_or_other_grant_type_answers_400(client, grant_type, error):
+    answer = client.fetch_token(grant_type=grant_type)
+
+    assert answer.status_code == 400
+    assert answer.json()["error"] == error
+    assert answer.json()["error_description"]
+
+
+def test_token_request_without_client_id_answers_400(client):
+    answer = client.session.post(
+        f"{client.base_url}/ims/token/v3", data={"grant_type": "client_credentials", "client_secret": "x"}
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_request"
+
+
+def test_token_expires_after_configured_lifetime(emu, client):
+    emu.token_lifetime = 1
+    answer = client.fetch_token()
+    assert answer.json()["expires_in"] == 1
+    headers = client.headers(Authorization=f"Bearer {answer.json()['access_token']}")
+
+    assert client.request("GET", "/flows", headers=headers).status_code == 200
+    time.sleep(1.1)
+    expired = client.request("GET", "/flows", headers=headers)
+
+    assert expired.status_code == 401
+    assert expired.json() == {"error_code": "401013", "message": "Oauth token is not valid"}
+
+
+def test_tokens_survive_reset_until_revoked(emu, client):
+    assert client.request("GET", "/flows").status_code == 200
+
+    emu.reset()
+    assert client.request("GET", "/flows").status_code == 200
+    emu.revoke_tokens()
+    revoked = client.request("GET", "/flows")
+
+    assert revoked.status_code == 401
+    assert client.error_code(revoked) == "401013"
+
+
+def test_admin_api_revokes_tokens(emu, client):
+    assert client.request("GET", "/flows").status_code == 200
+
+    client.session.delete(f"{emu.url}/_emulator/tokens")
+
+    assert client.request("GET", "/flows").status_code == 401
+
+
+def test_reset_restores_constructor_token_lifetime(emu, client):
+    emu.token_lifetime = 5
+    emu.reset()
+
+    assert client.fetch_token().json()["expires_in"] == 86399
+    assert emu.token_requests == 1
+    assert CLIENT_ID in emu.connection
