@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_flowrun._compat import AirflowFailException
 
 
 class InvalidParameterError(AirflowFailException, ValueError):

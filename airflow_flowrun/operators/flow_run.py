@@ -8,9 +8,10 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
 from airflow_flowrun import api
+from airflow_flowrun._compat import conf
 from airflow_flowrun.connection import DEFAULT_CONN_ID
 from airflow_flowrun.exceptions import InvalidParameterError
 from airflow_flowrun.links import UI_URL_XCOM_KEY, AdobeFlowRunLink, flow_run_ui_url

@@ -24,7 +24,10 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def run_dag(airflow_db: str) -> Callable[..., Any]:
     """Register a DAG built in a test and run it with ``dag.test()``; returns the DagRun."""
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    try:
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:  # Airflow < 3.2
+        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
 
     def run(dag: Any, **test_kwargs: Any) -> Any:
         bag = DagBag(dag_folder=os.devnull)
