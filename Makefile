@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint unit bench clean
+.PHONY: install demo test lint unit test-oldest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,18 @@ unit: install
 
 test: lint unit
 
+# The suite on the oldest Airflow minor we support (see pyproject), in a venv of its own.
+OLDEST_AIRFLOW ?= 3.1.*
+OLD_VENV ?= .venv-oldest
+test-oldest:
+	test -x $(OLD_VENV)/bin/python || $(PYTHON) -m venv $(OLD_VENV)
+	$(OLD_VENV)/bin/python -m pip install -q --upgrade pip
+	$(OLD_VENV)/bin/python -m pip install -q "apache-airflow==$(OLDEST_AIRFLOW)" -e ".[dev]"
+	timeout -k 15 1800 $(OLD_VENV)/bin/python -m pytest -q -p no:cacheprovider
+
 bench: install
 	$(PY) benchmarks/triggerer_scale.py
 	$(PY) benchmarks/fault_soak.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLD_VENV) .demo .pytest_cache .mypy_cache .ruff_cache
