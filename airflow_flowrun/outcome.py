@@ -25,17 +25,16 @@ VISIBILITY_GRACE = 60.0
 TRIGGER_EVENT_STATUSES = ("success", "failed", "timeout", "error")
 
 
-def timeout_message(run_id: str, last_status: str | None, waited: float, ui_url: str) -> str:
+def timeout_message(run_id: str, last_status: str | None, ui_url: str) -> str:
     """The text of a wait that ran out of time; the same for sync and deferred waits."""
     return (
-        f"Waiting for flow run {run_id} timed out after {waited:.0f} s; its last status was "
-        f"{last_status or 'unknown'!r}. Flow Service cannot cancel a run, so it may still finish and "
-        f"ingest data: check it at {ui_url}"
+        f"Waiting for flow run {run_id} timed out; its last status was {last_status or 'unknown'!r}. "
+        f"Flow Service cannot cancel a run, so it may still finish and ingest data: check it at {ui_url}"
     )
 
 
 def is_not_visible_yet(err: FlowServiceError, created_at: float | None) -> bool:
-    """A 404 for a run created moments ago: it is not visible yet, not missing."""
+    """A 404 for a run created moments ago (epoch seconds ``created_at``): not visible yet, not missing."""
     return err.status == 404 and created_at is not None and time.time() - created_at < VISIBILITY_GRACE
 
 
@@ -61,7 +60,7 @@ def wait_for_run(
     while True:
         waited = time.monotonic() - started
         if waited >= timeout:
-            raise FlowRunTimeoutError(timeout_message(run_id, last_status, waited, ui_url))
+            raise FlowRunTimeoutError(timeout_message(run_id, last_status, ui_url))
         try:
             run = read_run()
         except FlowServiceError as err:

@@ -192,9 +192,9 @@ class _AdobeFlowRunOperator(BaseOperator):
             raise InvalidParameterError(
                 "window_start/window_end",
                 None,
-                f"not given, and this DAG run's data interval is empty ({start} to {end}): Airflow 3 cron "
-                "schedules have no data interval unless [scheduler] create_cron_data_intervals is True; use "
-                "schedule=CronDataIntervalTimetable(...) or a timedelta, or pass window_start and window_end",
+                f"not given, and this DAG run's data interval is empty ({start} to {end}): Airflow 3 cron and "
+                "timedelta schedules have no data interval unless [scheduler] create_cron_data_intervals is True; "
+                "use schedule=CronDataIntervalTimetable(...), or pass window_start and window_end",
             )
         return resolve_window(start, end)
 

@@ -1,0 +1,144 @@
+"""The trigger that waits for a flow run in the triggerer, for deferrable operators and the sensor."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowException
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_flowrun.connection import DEFAULT_CONN_ID
+from airflow_flowrun.exceptions import FlowRunFailedError, FlowServiceError, InvalidParameterError
+from airflow_flowrun.links import flow_run_ui_url
+from airflow_flowrun.outcome import is_not_visible_yet, timeout_message
+from airflow_flowrun.status import RunStatus
+from airflow_flowrun.summary import build_summary
+from airflow_flowrun.validation import validate_uuid
+
+if TYPE_CHECKING:
+    from airflow_flowrun.connection import AepConnectionSettings
+    from airflow_flowrun.triggers._poller import Subscription
+
+
+class AdobeFlowRunTrigger(BaseTrigger):
+    """Wait for a Flow Service run to end; yield exactly one event saying how.
+
+    Every trigger of one connection in a triggerer process shares one token and one poller that
+    reads up to 100 runs per call (see :mod:`airflow_flowrun.triggers._poller`); each trigger keeps
+    its own poll interval, deadline and outcome. The event payload is
+    ``{"status": "success" | "failed" | "timeout" | "error", "run_id", "message", "flow_run"}`` where
+    ``flow_run`` is the :func:`~airflow_flowrun.summary.build_summary` of the last run read (or None).
+    A ``success`` can carry row errors: judging them is the operator's business.
+
+    :param run_id: the flow run to wait for
+    :param aep_conn_id: the ``aep`` connection
+    :param poll_interval: seconds between two reads of the run's status
+    :param end_time: epoch seconds after which the wait ends with a ``timeout`` event; None waits forever
+    :param created_at: epoch seconds when the run was created: a 404 within 60 s of it means the run is
+        not visible yet. None starts those 60 s when the trigger starts.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        aep_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 30.0,
+        end_time: float | None = None,
+        created_at: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.run_id = validate_uuid("run_id", run_id)
+        self.aep_conn_id = aep_conn_id
+        self.poll_interval = _seconds("poll_interval", poll_interval, positive=True)
+        self.end_time = None if end_time is None else _seconds("end_time", end_time)
+        self.created_at = None if created_at is None else _seconds("created_at", created_at)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "run_id": self.run_id,
+                "aep_conn_id": self.aep_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "created_at": self.created_at,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield TriggerEvent(await self.wait_for_outcome())
+
+    async def wait_for_outcome(self) -> dict[str, Any]:
+        """The event payload, once the run ended, the deadline passed or an error stopped the wait."""
+        # Imported here, not at module level: the operators import this module, and aiohttp (pulled
+        # in by the poller's hook) must not weigh on DAG parsing.
+        from airflow_flowrun.triggers._poller import poller_for, shared_settings
+
+        try:
+            settings = await shared_settings(self.aep_conn_id)
+        except AirflowException as err:
+            return self._event("error", f"Cannot read connection {self.aep_conn_id!r}: {err}")
+        subscription = poller_for(settings).subscribe(self.run_id, self.poll_interval)
+        try:
+            return await self._watch(subscription, settings)
+        finally:
+            subscription.close()
+
+    async def _watch(self, subscription: Subscription, settings: AepConnectionSettings) -> dict[str, Any]:
+        created_at = self.created_at if self.created_at is not None else time.time()
+        # Only the summary of the last reading is kept, never the run object itself: thousands of
+        # waiting triggers each holding a whole run would cost several times the memory.
+        summary: dict[str, Any] | None = None
+        last_status: RunStatus | None = None
+        while True:
+            if self.end_time is not None and time.time() >= self.end_time:
+                return self._timeout_event(summary, settings)
+            try:
+                async with asyncio.timeout(None if self.end_time is None else self.end_time - time.time()):
+                    summary = build_summary(
+                        await subscription.next_reading(), ui_org=settings.ui_org, sandbox_name=settings.sandbox_name
+                    )
+            except TimeoutError:
+                continue  # the deadline check above turns this into the timeout event
+            except FlowServiceError as err:
+                if is_not_visible_yet(err, created_at):
+                    self.log.info("Flow run %s is not visible yet; waiting for it", self.run_id)
+                    continue
+                return self._event("error", _without_secret(str(err), settings), summary)
+            status = RunStatus.parse(summary["status"])
+            if status is not last_status:
+                self.log.info("Flow run %s is %s", self.run_id, summary["status"] or "without a status yet")
+                last_status = status
+            if status is RunStatus.SUCCESS:
+                return self._event("success", f"Flow run {self.run_id} succeeded.", summary)
+            if status is RunStatus.FAILED:
+                failure = FlowRunFailedError(self.run_id, summary["status"], summary["errors"], summary["ui_url"])
+                return self._event("failed", str(failure), summary)
+
+    def _timeout_event(self, summary: dict[str, Any] | None, settings: AepConnectionSettings) -> dict[str, Any]:
+        if summary is None:
+            last, link = None, flow_run_ui_url(settings.ui_org, settings.sandbox_name, "<flow id>", self.run_id)
+        else:
+            last, link = summary["status"], summary["ui_url"]
+        return self._event("timeout", timeout_message(self.run_id, last, link), summary)
+
+    def _event(self, status: str, message: str, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"status": status, "run_id": self.run_id, "message": message, "flow_run": summary}
+
+
+def _seconds(param: str, value: Any, *, positive: bool = False) -> float:
+    """A finite number of seconds (JSON-safe float), or an error naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidParameterError(param, value, "must be a finite number of seconds")
+    if positive and value <= 0:
+        raise InvalidParameterError(param, value, "must be greater than 0")
+    return float(value)
+
+
+def _without_secret(message: str, settings: AepConnectionSettings) -> str:
+    """Error text from a server could echo what it was sent; the client secret never leaves in an event."""
+    return message.replace(settings.client_secret, "***") if len(settings.client_secret) >= 5 else message

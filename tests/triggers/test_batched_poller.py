@@ -1,0 +1,139 @@
+"""Many triggers, one poller: batched status reads, one token, one lookup, clean cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+from airflow_flowrun.emulator import FILE_FLOW_ID
+from airflow_flowrun.hooks.flow_service_async import AdobeFlowServiceAsyncHook
+from airflow_flowrun.triggers import _poller
+from airflow_flowrun.triggers.flow_run import AdobeFlowRunTrigger
+
+POLL = 0.3
+RUNS_PATH = "/data/foundation/flowservice/runs"
+
+
+def create_runs(emulator, create_run, count: int) -> list[str]:
+    run_ids = [create_run(FILE_FLOW_ID) for _ in range(count)]
+    return run_ids
+
+
+def status_reads(emulator, since: float) -> list:
+    return [r for r in emulator.requests if r.method == "GET" and r.path.startswith(RUNS_PATH) and r.timestamp >= since]
+
+
+def cycles(reads: list, poll_interval: float) -> list[list]:
+    """Group reads into poll cycles: the calls of one cycle start together, a gap of a third of an interval
+    starts a new cycle."""
+    grouped: list[list] = []
+    for read in sorted(reads, key=lambda r: r.timestamp):
+        if grouped and read.timestamp - grouped[-1][-1].timestamp < poll_interval / 3:
+            grouped[-1].append(read)
+        else:
+            grouped.append([read])
+    return grouped
+
+
+def test_250_triggers_cost_three_list_calls_per_cycle_and_one_token(emulator, create_run, event_of, monkeypatch):
+    emulator.configure_flow(FILE_FLOW_ID, duration=1.5)
+    run_ids = create_runs(emulator, create_run, 250)
+    tokens_before = emulator.token_requests
+    lookups = []
+    original_lookup = AdobeFlowServiceAsyncHook.aget_connection.__func__
+
+    async def counted_lookup(cls, conn_id):
+        lookups.append(conn_id)
+        return await original_lookup(cls, conn_id)
+
+    monkeypatch.setattr(AdobeFlowServiceAsyncHook, "aget_connection", classmethod(counted_lookup))
+    started = time.time()
+
+    async def wait_all():
+        triggers = [AdobeFlowRunTrigger(run_id, poll_interval=POLL) for run_id in run_ids]
+        return await asyncio.wait_for(asyncio.gather(*(event_of(t) for t in triggers)), 20)
+
+    events = asyncio.run(wait_all())
+
+    assert [e["status"] for e in events] == ["success"] * 250
+    assert [e["run_id"] for e in events] == run_ids
+    assert emulator.token_requests - tokens_before == 1
+    assert len(lookups) == 1, "triggers starting together share one connection lookup"
+    reads = status_reads(emulator, started)
+    assert all(r.path == RUNS_PATH for r in reads), "every run was listed: no single reads"
+    per_cycle = [len(cycle) for cycle in cycles(reads, POLL)]
+    assert len(per_cycle) >= 4, per_cycle
+    assert max(per_cycle) <= math.ceil(250 / 100), per_cycle
+    assert all(len(dict(r.params)["property"].split(",")) <= 100 for r in reads)
+
+
+def test_triggers_keep_their_own_interval_and_outcome(emulator, create_run, event_of):
+    emulator.configure_flow(FILE_FLOW_ID, duration=0.5)
+    quick, slow = create_run(FILE_FLOW_ID), create_run(FILE_FLOW_ID)
+
+    async def wait_both():
+        return await asyncio.wait_for(
+            asyncio.gather(
+                event_of(AdobeFlowRunTrigger(quick, poll_interval=0.2)),
+                event_of(AdobeFlowRunTrigger(slow, poll_interval=0.2, end_time=time.time() - 1)),
+            ),
+            10,
+        )
+
+    quick_event, slow_event = asyncio.run(wait_both())
+
+    assert quick_event["status"] == "success"
+    assert slow_event["status"] == "timeout"
+
+
+def test_cancelled_trigger_leaves_the_others_running(emulator, create_run, event_of):
+    emulator.configure_flow(FILE_FLOW_ID, duration=1.5)
+    run_ids = create_runs(emulator, create_run, 3)
+
+    async def cancel_one():
+        tasks = [asyncio.create_task(event_of(AdobeFlowRunTrigger(run_id, poll_interval=POLL))) for run_id in run_ids]
+        await asyncio.sleep(0.5)
+        tasks[0].cancel()
+        done = await asyncio.wait_for(asyncio.gather(*tasks[1:]), 10)
+        return tasks[0].cancelled(), done, dict(_poller._POLLERS.get(asyncio.get_running_loop(), {}))
+
+    first_cancelled, events, pollers_left = asyncio.run(cancel_one())
+
+    assert first_cancelled
+    assert [e["status"] for e in events] == ["success", "success"]
+    assert pollers_left == {}, "the poller left the registry with its last trigger"
+
+
+def test_poller_stops_and_closes_its_session_when_all_triggers_are_gone(emulator, create_run, event_of):
+    emulator.configure_flow(FILE_FLOW_ID, duration=60)
+    run_ids = create_runs(emulator, create_run, 5)
+
+    async def cancel_all():
+        tasks = [asyncio.create_task(event_of(AdobeFlowRunTrigger(run_id, poll_interval=0.2))) for run_id in run_ids]
+        await asyncio.sleep(0.5)
+        (poller,) = _poller._POLLERS[asyncio.get_running_loop()].values()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait_for(asyncio.shield(poller._task), 2)
+        stopped_at = time.time()
+        await asyncio.sleep(0.6)  # three poll intervals: a live poller would have read again
+        return poller, stopped_at
+
+    poller, stopped_at = asyncio.run(cancel_all())
+
+    assert poller._task.done()
+    assert not poller._task.cancelled(), "the poller ended by itself"
+    assert poller._hook._session is None, "the poller closed its session"
+    assert status_reads(emulator, stopped_at) == []
+
+
+def test_each_event_loop_gets_its_own_poller_and_shares_the_token(emulator, create_run, run_trigger):
+    run_ids = create_runs(emulator, create_run, 2)
+    tokens_before = emulator.token_requests
+
+    events = [run_trigger(AdobeFlowRunTrigger(run_id, poll_interval=POLL)) for run_id in run_ids]
+
+    assert [e["status"] for e in events] == ["success", "success"]
+    assert emulator.token_requests - tokens_before == 1, "the second loop reused the process's token"
