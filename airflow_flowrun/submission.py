@@ -90,8 +90,8 @@ class RunSubmitter:
         return self._remember(Submission(created["id"], how, time.time()))
 
     def mark_finished(self, run_id: str) -> None:
-        """Record that a try completed with this run, so clearing the task later means "ingest again"."""
-        self._write({"run_id": run_id, "flow_id": self.flow_id, "window": self.window, "finished": True})
+        """Record that this try completed with ``run_id`` (see :func:`mark_finished`)."""
+        mark_finished(self.store, run_id)
 
     def _record(self) -> dict[str, Any] | None:
         if self.store is None:
@@ -137,3 +137,16 @@ class RunSubmitter:
     def _write(self, record: dict[str, Any]) -> None:
         if self.store is not None:
             self.store.set(STATE_KEY, record)
+
+
+def mark_finished(store: Any, run_id: str) -> None:
+    """Record in ``task_state_store`` that a try completed with ``run_id``.
+
+    From then on, clearing the task means "ingest again": the next try creates a new run instead of
+    re-attaching. Without a store (Airflow < 3.3) there is nothing to record.
+    """
+    if store is None:
+        return
+    record = store.get(STATE_KEY)
+    if isinstance(record, dict) and record.get("run_id") == run_id:
+        store.set(STATE_KEY, {**record, "finished": True})

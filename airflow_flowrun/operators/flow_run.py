@@ -16,7 +16,7 @@ from airflow_flowrun.connection import DEFAULT_CONN_ID
 from airflow_flowrun.exceptions import InvalidParameterError
 from airflow_flowrun.links import UI_URL_XCOM_KEY, AdobeFlowRunLink, flow_run_ui_url
 from airflow_flowrun.outcome import judge, validate_trigger_event, wait_for_run
-from airflow_flowrun.submission import RunSubmitter
+from airflow_flowrun.submission import RunSubmitter, mark_finished
 from airflow_flowrun.summary import build_summary
 from airflow_flowrun.validation import resolve_window, validate_positive, validate_uuid
 
@@ -142,6 +142,7 @@ class _AdobeFlowRunOperator(BaseOperator):
                     created_at=submission.created_at,
                 ),
                 method_name="execute_complete",
+                kwargs={"run_id": run_id},
                 timeout=timedelta(seconds=self.timeout + 10 * self.poll_interval + 60),
             )
         summary = wait_for_run(
@@ -154,23 +155,16 @@ class _AdobeFlowRunOperator(BaseOperator):
             created_at=submission.created_at,
             log=self.log,
         )
-        return self._finish(context, summary, submitter)
+        return self._finish(context, summary)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None, run_id: str | None = None) -> str:
         """Resume after the trigger: same verdict as a wait in the worker."""
-        expected = context["ti"].xcom_pull(task_ids=self.task_id, key="return_value")
-        summary = validate_trigger_event(event, expected if isinstance(expected, str) else None)
-        flow_id = validate_uuid("flow_id", self.flow_id)
-        window = summary.get("window_start"), summary.get("window_end")
-        submitter = RunSubmitter(
-            self.hook, context, flow_id=flow_id, window_start=window[0] or 0, window_end=window[1] or 0, log=self.log
-        )
-        return self._finish(context, summary, submitter)
+        return self._finish(context, validate_trigger_event(event, run_id))
 
-    def _finish(self, context: Context, summary: dict[str, Any], submitter: RunSubmitter) -> str:
+    def _finish(self, context: Context, summary: dict[str, Any]) -> str:
         context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         judge(summary, fail_on_row_errors=self.fail_on_row_errors, log=self.log)
-        submitter.mark_finished(summary["run_id"])
+        mark_finished(context.get("task_state_store"), summary["run_id"])
         return summary["run_id"]
 
     def _summarize(self, run: dict[str, Any]) -> dict[str, Any]:
