@@ -1,0 +1,130 @@
+"""Exactly one run per window: retries re-attach or adopt, failed runs are replaced, clears re-ingest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from airflow.sdk import DAG
+from airflow.timetables.interval import CronDataIntervalTimetable
+from dagtest import task_states, xcom
+
+from airflow_flowrun.emulator import FILE_FLOW_ID
+from airflow_flowrun.operators.flow_run import AdobeFileFlowRunOperator
+from airflow_flowrun.submission import RunSubmitter
+
+DAY = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def file_dag(dag_id: str, **op_kwargs) -> DAG:
+    schedule = CronDataIntervalTimetable("@daily", timezone="UTC")
+    with DAG(dag_id, schedule=schedule, start_date=DAY - timedelta(days=3), catchup=False) as dag:
+        AdobeFileFlowRunOperator(
+            task_id="ingest", flow_id=FILE_FLOW_ID, poll_interval=0.2, retry_delay=timedelta(0), **op_kwargs
+        )
+    return dag
+
+
+def statuses(emu) -> list[str]:
+    return [run["metrics"]["statusSummary"]["status"] for run in emu.runs(FILE_FLOW_ID)]
+
+
+def test_failed_run_is_replaced_by_a_new_run_on_retry(emu, run_dag):
+    emu.configure_flow(FILE_FLOW_ID, fail_first=1)
+    dag_run = run_dag(file_dag("replace_failed", retries=1), logical_date=DAY)
+    assert task_states(dag_run) == {"ingest": "success"}
+    assert sorted(statuses(emu)) == ["failed", "success"]
+
+
+def test_failed_run_is_retriggered_when_asked(emu, run_dag):
+    emu.configure_flow(FILE_FLOW_ID, fail_first=1)
+    dag_run = run_dag(file_dag("retrigger_failed", retries=1, retrigger_failed_run=True), logical_date=DAY)
+    assert task_states(dag_run) == {"ingest": "success"}
+    assert statuses(emu) == ["success"]
+    (run,) = emu.runs(FILE_FLOW_ID)
+    assert xcom(dag_run, "ingest") == run["id"]
+    assert any(r.path.endswith(f"/runs/{run['id']}/action") for r in emu.requests)
+
+
+def test_try_that_died_between_submit_and_persist_adopts_its_run(emu, run_dag, monkeypatch):
+    original = RunSubmitter._remember
+    calls = []
+
+    def die_once(self, submission):
+        calls.append(submission.how)
+        if len(calls) == 1:
+            raise RuntimeError("worker died before the run id was stored")
+        return original(self, submission)
+
+    monkeypatch.setattr(RunSubmitter, "_remember", die_once)
+    dag_run = run_dag(file_dag("died_before_persist", retries=1), logical_date=DAY)
+    assert task_states(dag_run) == {"ingest": "success"}
+    assert calls == ["created", "adopted"]
+    assert len(emu.runs(FILE_FLOW_ID)) == 1
+
+
+def test_without_a_task_state_store_the_retry_adopts_by_lookup(emu, run_dag, monkeypatch):
+    monkeypatch.setattr(RunSubmitter, "_record", lambda self: None)
+    monkeypatch.setattr(RunSubmitter, "_write", lambda self, record: None)
+    emu.inject("status", status=500, method="GET", path=r"/runs/[0-9a-f-]+$", max_count=6)
+    dag_run = run_dag(file_dag("no_store", retries=1), logical_date=DAY)
+    assert task_states(dag_run) == {"ingest": "success"}
+    assert len(emu.runs(FILE_FLOW_ID)) == 1
+
+
+class DictStore:
+    """The ``task_state_store`` accessor's interface over a dict (dag.test() deletes, not clears, a run)."""
+
+    def __init__(self) -> None:
+        self.values: dict = {}
+
+    def get(self, key, default=None):
+        return self.values.get(key, default)
+
+    def set(self, key, value, **_):
+        self.values[key] = value
+
+
+WINDOW = (int(DAY.timestamp()), int(DAY.timestamp()) + 3600)
+
+
+def submitter(store, started: datetime) -> RunSubmitter:
+    import logging
+
+    from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
+
+    context = {"task_state_store": store, "dag_run": SimpleNamespace(start_date=started)}
+    return RunSubmitter(
+        AdobeFlowServiceHook(), context, flow_id=FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1],
+        log=logging.getLogger("test"),
+    )  # fmt: skip
+
+
+def create():
+    from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
+
+    return lambda: AdobeFlowServiceHook().create_run(FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1])
+
+
+def test_clearing_a_succeeded_task_ingests_the_window_again(emu):
+    store, started = DictStore(), datetime.now(UTC) - timedelta(minutes=5)
+    first = submitter(store, started).obtain(create())
+    submitter(store, started).mark_finished(first.run_id)  # the try succeeded
+    again = submitter(store, started).obtain(create())  # the user cleared the task
+    assert (first.how, again.how) == ("created", "created")
+    assert len(emu.runs(FILE_FLOW_ID)) == 2
+
+
+def test_a_try_that_died_re_attaches_instead(emu):
+    store, started = DictStore(), datetime.now(UTC) - timedelta(minutes=5)
+    first = submitter(store, started).obtain(create())
+    again = submitter(store, started).obtain(create())  # no mark_finished: the try died
+    assert (again.run_id, again.how) == (first.run_id, "reattached")
+    assert len(emu.runs(FILE_FLOW_ID)) == 1
+
+
+def test_runs_from_before_this_dag_run_began_are_not_adopted(emu):
+    old = submitter(DictStore(), datetime.now(UTC) - timedelta(minutes=5)).obtain(create())
+    fresh = submitter(DictStore(), datetime.now(UTC) + timedelta(minutes=2)).obtain(create())
+    assert fresh.how == "created"
+    assert fresh.run_id != old.run_id
