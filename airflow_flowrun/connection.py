@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from airflow_flowrun.exceptions import InvalidParameterError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 CONN_TYPE = "aep"
 DEFAULT_CONN_ID = "aep_default"
@@ -39,7 +42,18 @@ class AepConnectionSettings:
     timeout: float = DEFAULT_TIMEOUT
 
     @classmethod
-    def from_connection(
+    def from_connection(cls, conn: Connection, extra: dict[str, Any]) -> AepConnectionSettings:
+        """Build and check the settings from an Airflow connection and its already-read extras.
+
+        :raises InvalidParameterError: naming the connection field that is missing or malformed
+        """
+        return cls.from_fields(
+            conn.conn_id, login=conn.login, password=conn.password, host=conn.host, schema=conn.schema,
+            port=conn.port, extra=extra,
+        )  # fmt: skip
+
+    @classmethod
+    def from_fields(
         cls,
         conn_id: str,
         *,
@@ -50,10 +64,7 @@ class AepConnectionSettings:
         port: int | None = None,
         extra: dict[str, Any] | None = None,
     ) -> AepConnectionSettings:
-        """Build and check the settings from an Airflow connection's fields.
-
-        :raises InvalidParameterError: naming the connection field that is missing or malformed
-        """
+        """Build and check the settings from a connection's fields."""
         extra = extra or {}
         where = f"connection {conn_id!r}"
         client_id = _required(f"{where} login (OAuth client id)", login)

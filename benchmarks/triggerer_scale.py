@@ -250,9 +250,7 @@ async def wait_with_floor(run_ids: list[str], args: argparse.Namespace) -> dict[
     reads = 0
     async with _Measure(run_ids) as measure:
         conn = await BaseHook.aget_connection("aep_default")
-        settings = AepConnectionSettings.from_connection(
-            "aep_default", login=conn.login, password=conn.password, host=conn.host, extra=await conn.aextra_dejson()
-        )
+        settings = AepConnectionSettings.from_connection(conn, await conn.aextra_dejson())
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.floor_concurrency)) as session:
             async with session.post(settings.ims_token_url, data=settings.token_form()) as answer:
                 token = (await answer.json())["access_token"]

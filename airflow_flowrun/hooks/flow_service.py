@@ -53,15 +53,7 @@ class AdobeFlowServiceHook(HttpHook):
         """The connection's settings, read and checked once per hook."""
         if self._settings is None:
             conn = self.get_connection(self.aep_conn_id)
-            self._settings = AepConnectionSettings.from_connection(
-                self.aep_conn_id,
-                login=conn.login,
-                password=conn.password,
-                host=conn.host,
-                schema=conn.schema,
-                port=conn.port,
-                extra=conn.extra_dejson,
-            )
+            self._settings = AepConnectionSettings.from_connection(conn, conn.extra_dejson)
             self.base_url = self._settings.flow_service_url
         return self._settings
 

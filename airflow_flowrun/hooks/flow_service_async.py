@@ -87,15 +87,7 @@ class AdobeFlowServiceAsyncHook(BaseHook):
         """The connection's settings, read once per hook without blocking the event loop."""
         if self._settings is None:
             conn = await self.aget_connection(self.aep_conn_id)
-            self._settings = AepConnectionSettings.from_connection(
-                self.aep_conn_id,
-                login=conn.login,
-                password=conn.password,
-                host=conn.host,
-                schema=conn.schema,
-                port=conn.port,
-                extra=await aextra_dejson(conn),
-            )
+            self._settings = AepConnectionSettings.from_connection(conn, await aextra_dejson(conn))
         return self._settings
 
     # -- Flow Service ---------------------------------------------------------------------------
