@@ -91,6 +91,7 @@ class _AdobeFlowRunOperator(BaseOperator):
         self.timeout = seconds("timeout", timeout)
         self.fail_on_row_errors = fail_on_row_errors
         self.retrigger_failed_run = retrigger_failed_run
+        self._run_id: str | None = None
 
     @cached_property
     def hook(self) -> AdobeFlowServiceHook:
@@ -117,7 +118,7 @@ class _AdobeFlowRunOperator(BaseOperator):
         submission = submitter.obtain(
             lambda: self.hook.create_run(flow_id, **create_args), retrigger_failed=self.retrigger_failed_run
         )
-        run_id = submission.run_id
+        run_id = self._run_id = submission.run_id
         settings = self.hook.settings
         ui_url = flow_run_ui_url(settings.ui_org, settings.sandbox_name, flow_id, run_id)
         self.log.info(
@@ -156,6 +157,15 @@ class _AdobeFlowRunOperator(BaseOperator):
             log=self.log,
         )
         return self._finish(context, summary)
+
+    def on_kill(self) -> None:
+        """Flow Service has no cancel endpoint: say so, so nobody assumes the ingestion stopped."""
+        if self._run_id is not None:
+            self.log.warning(
+                "Task killed; flow run %s keeps running in AEP (Flow Service cannot cancel a run). A retry "
+                "of this task re-attaches to it instead of starting another.",
+                self._run_id,
+            )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None, run_id: str | None = None) -> str:
         """Resume after the trigger: same verdict as a wait in the worker."""

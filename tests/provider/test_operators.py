@@ -182,3 +182,10 @@ def test_malformed_flow_id_is_refused_when_the_dag_is_parsed():
 def test_half_a_window_is_refused():
     with pytest.raises(InvalidParameterError, match="window_end"):
         AdobeTableFlowRunOperator(task_id="x", flow_id=TABLE_FLOW_ID, window_start=DAY)
+
+
+def test_on_kill_warns_that_the_run_keeps_going(capfd):
+    operator = AdobeTableFlowRunOperator(task_id="x", flow_id=TABLE_FLOW_ID)
+    operator._run_id = "6b815d80-e9fd-4cd6-b9e8-a1fa1142e7c7"
+    operator.on_kill()
+    assert "6b815d80-e9fd-4cd6-b9e8-a1fa1142e7c7 keeps running" in capfd.readouterr().out
