@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_flowrun.exceptions import FlowServiceError
+from airflow_flowrun.exceptions import FlowServiceError, FlowServiceFatalError
 from airflow_flowrun.status import RunStatus
 
 if TYPE_CHECKING:
@@ -122,7 +122,11 @@ class RunSubmitter:
         if self.dag_run_started is None:
             return None, None
         since_ms = int(self.dag_run_started.timestamp() * 1000) - 60_000
-        run = self.hook.find_window_run(self.flow_id, self.window[0], self.window[1], created_after_ms=since_ms)
+        try:
+            run = self.hook.find_window_run(self.flow_id, self.window[0], self.window[1], created_after_ms=since_ms)
+        except FlowServiceFatalError as err:
+            self.log.warning("Could not look up earlier runs of flow %s for this window (%s)", self.flow_id, err)
+            return None, None
         if run is None:
             return None, None
         if RunStatus.of_run(run) is RunStatus.FAILED:

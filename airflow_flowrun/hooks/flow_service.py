@@ -263,9 +263,13 @@ class AdobeFlowServiceHook(HttpHook):
         deadline = time.monotonic() + self.lost_answer_grace
         pause = 0.5
         while True:
-            run = self.find_window_run(
-                flow_id, params["windowStartTime"], params["windowEndTime"], created_after_ms=since_ms
-            )
+            try:
+                run = self.find_window_run(
+                    flow_id, params["windowStartTime"], params["windowEndTime"], created_after_ms=since_ms
+                )
+            except FlowServiceError as err:
+                self.log.warning("Could not look for the run a lost POST may have created (%s)", err)
+                run = None
             if run is not None or time.monotonic() + pause > deadline:
                 return run
             time.sleep(pause)

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import weakref
 from typing import Any
 
 from airflow_flowrun.api import MAX_PAGE
 from airflow_flowrun.connection import AepConnectionSettings
-from airflow_flowrun.exceptions import FlowServiceError
+from airflow_flowrun.exceptions import FlowServiceError, FlowServiceFatalError
 from airflow_flowrun.hooks.flow_service_async import AdobeFlowServiceAsyncHook
+
+log = logging.getLogger(__name__)
 
 #: Seconds a timer may fire before its time on the loop's clock; a grid time this close counts as due.
 CLOCK_TOLERANCE = 0.001
@@ -104,6 +107,8 @@ class RunPoller:
         self._wake_at = math.inf
         self._wakeup = asyncio.Event()
         self._reads: set[asyncio.Task[None]] = set()
+        #: False once the any-of list query was refused (a 4xx): runs are then read one by one.
+        self._batched = True
         self._task = self._loop.create_task(self._run(), name=f"aep-run-poller[{settings.conn_id}]")
 
     def subscribe(self, run_id: str, interval: float) -> Subscription:
@@ -177,12 +182,19 @@ class RunPoller:
             read.add_done_callback(self._reads.discard)
 
     async def _read_chunk(self, chunk: dict[str, list[Subscription]]) -> None:
-        try:
-            runs = await self._hook.get_runs(list(chunk))
-        except Exception as err:  # handed to every waiting trigger, which decides what it means
-            for subscriptions in chunk.values():
-                self._settle(subscriptions, err)
-            return
+        runs: list[dict[str, Any]] = []
+        if self._batched:
+            try:
+                runs = await self._hook.get_runs(list(chunk))
+            except FlowServiceFatalError as err:
+                if err.status in (401, 403):
+                    self._settle_all(chunk, err)
+                    return
+                self._batched = False
+                log.warning("Listing runs by id was refused (%s); reading runs one by one from now on", err)
+            except Exception as err:  # handed to every waiting trigger, which decides what it means
+                self._settle_all(chunk, err)
+                return
         unlisted = set(chunk)
         for run in runs:
             run_id = str(run.get("id", "")).lower()
@@ -199,6 +211,10 @@ class RunPoller:
         except Exception as err:  # a 404 here may just mean "not visible yet": the trigger judges
             reading = err
         self._settle(subscriptions, reading)
+
+    def _settle_all(self, chunk: dict[str, list[Subscription]], reading: Reading) -> None:
+        for subscriptions in chunk.values():
+            self._settle(subscriptions, reading)
 
     def _settle(self, subscriptions: list[Subscription], reading: Reading) -> None:
         """Deliver a reading and put each subscription on its next grid time."""

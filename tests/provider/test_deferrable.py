@@ -130,3 +130,11 @@ def test_unknown_event_fails_the_deferred_operator(emu, run_dag, monkeypatch, ca
     dag_run = run_dag(deferred_dag("deferred_unknown_event"), logical_date=DAY)
     assert task_states(dag_run) == {"ingest": "failed"}
     assert "Unexpected event" in capfd.readouterr().out
+
+
+def test_deferred_wait_reads_runs_one_by_one_when_listing_is_refused(emu, run_dag):
+    emu.inject("status", status=400, method="GET", path="/runs$")
+    dag_run = run_dag(deferred_dag("deferred_no_listing"), logical_date=DAY)
+    assert task_states(dag_run) == {"ingest": "success"}
+    (run,) = emu.runs(FILE_FLOW_ID)
+    assert any(r.status == 200 and r.path.endswith(run["id"]) for r in emu.requests)

@@ -128,3 +128,10 @@ def test_runs_from_before_this_dag_run_began_are_not_adopted(emu):
     fresh = submitter(DictStore(), datetime.now(UTC) + timedelta(minutes=2)).obtain(create())
     assert fresh.how == "created"
     assert fresh.run_id != old.run_id
+
+
+def test_a_service_refusing_the_lookup_query_still_gets_its_run(emu, run_dag):
+    emu.inject("status", status=400, method="GET", path="/runs$")
+    dag_run = run_dag(file_dag("lookup_refused"), logical_date=DAY)
+    assert task_states(dag_run) == {"ingest": "success"}
+    assert len(emu.runs(FILE_FLOW_ID)) == 1
