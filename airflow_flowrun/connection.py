@@ -146,10 +146,10 @@ def _base_url(where: str, host: str | None, schema: str | None, port: int | None
 
 
 def _check_url(param: str, url: str) -> None:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise InvalidParameterError(param, url, "must be an http(s) URL such as 'https://platform.adobe.io'")
     try:
+        parsed = urlparse(url)
         parsed.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise InvalidParameterError(param, url, "has a malformed port") from None
+    except ValueError as err:
+        raise InvalidParameterError(param, url, f"is not a valid URL ({err})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or any(ch.isspace() for ch in url):
+        raise InvalidParameterError(param, url, "must be an http(s) URL such as 'https://platform.adobe.io'")

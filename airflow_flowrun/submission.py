@@ -66,6 +66,9 @@ class RunSubmitter:
         self.store = context.get("task_state_store")
         dag_run = context.get("dag_run")
         self.dag_run_started = getattr(dag_run, "start_date", None) if dag_run is not None else None
+        ti = context.get("ti")
+        #: On a task's first try no earlier try can have left a run behind: no lookup needed.
+        self.first_try = ti is not None and getattr(ti, "try_number", 0) <= 1
 
     def obtain(self, create: Callable[[], dict[str, Any]], *, retrigger_failed: bool = False) -> Submission:
         """The run this try should wait for: re-attached, adopted, re-triggered or newly created."""
@@ -119,12 +122,17 @@ class RunSubmitter:
         return Submission(run_id, how)
 
     def _adopt_from_lookup(self) -> tuple[Submission | None, str | None]:
-        if self.dag_run_started is None:
+        if self.first_try or self.dag_run_started is None:
             return None, None
         since_ms = int(self.dag_run_started.timestamp() * 1000) - 60_000
         try:
-            run = self.hook.find_window_run(self.flow_id, self.window[0], self.window[1], created_after_ms=since_ms)
+            run = self.hook.find_window_run(
+                self.flow_id, self.window[0], self.window[1],
+                created_after_ms=since_ms, patience=self.hook.lost_answer_grace,
+            )  # fmt: skip
         except FlowServiceFatalError as err:
+            if err.status not in (400, 404, 405):
+                raise
             self.log.warning("Could not look up earlier runs of flow %s for this window (%s)", self.flow_id, err)
             return None, None
         if run is None:

@@ -128,14 +128,25 @@ class AdobeFlowServiceHook(HttpHook):
                 self._sleep_before_retry(retry_number, err)
 
     def find_window_run(
-        self, flow_id: str, window_start: int, window_end: int, *, created_after_ms: int
+        self, flow_id: str, window_start: int, window_end: int, *, created_after_ms: int, patience: float = 0.0
     ) -> dict[str, Any] | None:
-        """The newest run of ``flow_id`` for exactly this window created after ``created_after_ms``, if any."""
+        """The newest run of ``flow_id`` for exactly this window created after ``created_after_ms``, if any.
+
+        :param patience: keep looking this many seconds before answering None: a new run can take a
+            moment to appear in listings, and answering None too early would lead to a second run
+        """
         query = api.window_lookup_params(api.validate_uuid("flow_id", flow_id), created_after_ms)
-        for run in self._paged(api.RUNS, query):
-            if api.matches_window(run, window_start, window_end):
-                return run
-        return None
+        deadline = time.monotonic() + patience
+        pause = 0.5
+        while True:
+            for run in self._paged(api.RUNS, query):
+                if api.matches_window(run, window_start, window_end):
+                    return run
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            time.sleep(min(pause, remaining))  # the last look is at the deadline itself
+            pause = min(pause * 2, 2.0)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run object of ``run_id``."""
@@ -260,20 +271,14 @@ class AdobeFlowServiceHook(HttpHook):
         time.sleep(delay)
 
     def _await_lost_run(self, flow_id: str, params: dict[str, Any], since_ms: int) -> dict[str, Any] | None:
-        deadline = time.monotonic() + self.lost_answer_grace
-        pause = 0.5
-        while True:
-            try:
-                run = self.find_window_run(
-                    flow_id, params["windowStartTime"], params["windowEndTime"], created_after_ms=since_ms
-                )
-            except FlowServiceError as err:
-                self.log.warning("Could not look for the run a lost POST may have created (%s)", err)
-                run = None
-            if run is not None or time.monotonic() + pause > deadline:
-                return run
-            time.sleep(pause)
-            pause = min(pause * 2, 4.0)
+        try:
+            return self.find_window_run(
+                flow_id, params["windowStartTime"], params["windowEndTime"],
+                created_after_ms=since_ms, patience=self.lost_answer_grace,
+            )  # fmt: skip
+        except FlowServiceError as err:
+            self.log.warning("Could not look for the run a lost POST may have created (%s)", err)
+            return None
 
     def _paged(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         items, next_href = api.page_items(self.call("GET", path, params=params))
