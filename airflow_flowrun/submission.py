@@ -10,6 +10,9 @@ XCom cannot carry a run id across tries (Airflow clears a task's XCom when a new
    created since this DAG run began, and adopts it unless it failed.
 3. A try that ends successfully marks its record finished: a user who clears a succeeded task to
    re-ingest gets a new run, while a try that died re-attaches.
+4. Right before ``POST /runs`` the record notes the time a submission started: a try that dies
+   after the POST but before the run id is stored leaves that note, and the next try looks for the
+   run created since then (even after a finished record or a failed run), instead of submitting again.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class RunSubmitter:
     """Decide, for one try, whether to create a run or take over an existing one, and record it.
 
     :param hook: the sync hook
-    :param context: the task context (``task_state_store``, ``dag_run``)
+    :param context: the task context (``task_state_store``, ``dag_run``, ``ti``)
     :param flow_id, window_start, window_end: the run's identity: flow and data window (epoch s)
     """
 
@@ -67,27 +70,30 @@ class RunSubmitter:
         dag_run = context.get("dag_run")
         self.dag_run_started = getattr(dag_run, "start_date", None) if dag_run is not None else None
         ti = context.get("ti")
-        #: On a task's first try no earlier try can have left a run behind: no lookup needed.
+        #: On a task's first try no earlier try can have left a run behind.
         self.first_try = ti is not None and getattr(ti, "try_number", 0) <= 1
 
     def obtain(self, create: Callable[[], dict[str, Any]], *, retrigger_failed: bool = False) -> Submission:
         """The run this try should wait for: re-attached, adopted, re-triggered or newly created."""
-        record = self._record()
+        record = self._record() or {}
         failed_run_id: str | None = None
-        if record is not None and not record.get("finished"):
-            found = self._judge_known(record["run_id"], "reattached")
+        if record.get("run_id") and not record.get("finished"):
+            found = self._judge_known(record["run_id"])
             if found is not None:
                 return found
             failed_run_id = record["run_id"]
-        if record is None or not record.get("finished"):
-            found, failed = self._adopt_from_lookup()
-            if found is not None:
-                return self._remember(found)
-            failed_run_id = failed_run_id or failed
-        if failed_run_id is not None and retrigger_failed:
+        since_ms = self._lookup_since(record)
+        if since_ms is not None:
+            adopted = self._adopt_from_lookup(since_ms)
+            if adopted is not None:
+                return self._remember(adopted)
+        if retrigger_failed and failed_run_id is None and since_ms is not None:
+            failed_run_id = self._failed_run_since(since_ms)
+        if retrigger_failed and failed_run_id is not None:
             self.hook.retrigger_run(failed_run_id)
             self.log.info("Re-triggered failed flow run %s for the same window", failed_run_id)
             return self._remember(Submission(failed_run_id, "retriggered", time.time()))
+        self._write({"run_id": None, "submitting_since_ms": int(time.time() * 1000), "finished": False})
         created = create()
         how = "adopted" if created.get("adopted") else "created"
         return self._remember(Submission(created["id"], how, time.time()))
@@ -100,55 +106,67 @@ class RunSubmitter:
         if self.store is None:
             return None
         record = self.store.get(STATE_KEY)
-        if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
+        if not isinstance(record, dict):
             return None
         if record.get("flow_id") != self.flow_id or list(record.get("window") or []) != self.window:
-            self.log.info("Stored flow run %s was for another flow or window; not reusing it", record["run_id"])
+            self.log.info("Stored flow run %s was for another flow or window; not reusing it", record.get("run_id"))
             return None
         return record
 
-    def _judge_known(self, run_id: str, how: str) -> Submission | None:
+    def _lookup_since(self, record: dict[str, Any]) -> int | None:
+        """Epoch ms after which a run of an earlier try may exist unrecorded, or None when none can."""
+        if record.get("submitting_since_ms"):
+            return int(record["submitting_since_ms"]) - 60_000  # a POST was under way when that try died
+        if record.get("finished") or self.first_try or self.dag_run_started is None:
+            return None
+        return int(self.dag_run_started.timestamp() * 1000) - 60_000
+
+    def _judge_known(self, run_id: str) -> Submission | None:
         try:
             status = RunStatus.of_run(self.hook.get_run(run_id))
         except FlowServiceError as err:
             if err.status != 404:
                 raise
             self.log.warning("Stored flow run %s is not visible (404); re-attaching anyway", run_id)
-            return Submission(run_id, how, time.time())
+            return Submission(run_id, "reattached", time.time())
         if status is RunStatus.FAILED:
             self.log.warning("Flow run %s of an earlier try failed; it will be replaced", run_id)
             return None
         self.log.info("Re-attaching to flow run %s of an earlier try (status %s)", run_id, status.value)
-        return Submission(run_id, how)
+        return Submission(run_id, "reattached")
 
-    def _adopt_from_lookup(self) -> tuple[Submission | None, str | None]:
-        if self.first_try or self.dag_run_started is None:
-            return None, None
-        since_ms = int(self.dag_run_started.timestamp() * 1000) - 60_000
+    def _adopt_from_lookup(self, since_ms: int) -> Submission | None:
+        """A run for this window that an earlier try created but did not record, unless it failed."""
         try:
             run = self.hook.find_window_run(
-                self.flow_id, self.window[0], self.window[1],
-                created_after_ms=since_ms, patience=self.hook.lost_answer_grace,
+                self.flow_id, self.window[0], self.window[1], created_after_ms=since_ms,
+                patience=self.hook.lost_answer_grace, accept=lambda run: RunStatus.of_run(run) is not RunStatus.FAILED,
             )  # fmt: skip
         except FlowServiceFatalError as err:
             if err.status not in (400, 404, 405):
                 raise
             self.log.warning("Could not look up earlier runs of flow %s for this window (%s)", self.flow_id, err)
-            return None, None
+            return None
         if run is None:
-            return None, None
-        if RunStatus.of_run(run) is RunStatus.FAILED:
-            return None, run["id"]
-        self.log.info("Adopting flow run %s created earlier in this DAG run for the same window", run["id"])
-        return Submission(run["id"], "adopted"), None
+            return None
+        self.log.info("Adopting flow run %s that an earlier try created for this window", run["id"])
+        return Submission(run["id"], "adopted")
+
+    def _failed_run_since(self, since_ms: int) -> str | None:
+        """Without a record (Airflow < 3.3), the failed run of an earlier try is found by lookup."""
+        run = self.hook.find_window_run(
+            self.flow_id, self.window[0], self.window[1], created_after_ms=since_ms,
+            accept=lambda run: RunStatus.of_run(run) is RunStatus.FAILED,
+        )  # fmt: skip
+        return None if run is None else run["id"]
 
     def _remember(self, submission: Submission) -> Submission:
-        self._write({"run_id": submission.run_id, "flow_id": self.flow_id, "window": self.window, "finished": False})
+        self._write({"run_id": submission.run_id, "finished": False})
         return submission
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.store is not None:
-            self.store.set(STATE_KEY, record)
+            self.store.set(STATE_KEY, {"flow_id": self.flow_id, "window": self.window, **record})
 
 
 def mark_finished(store: Any, run_id: str) -> None:

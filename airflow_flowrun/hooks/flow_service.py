@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import requests
@@ -128,19 +128,27 @@ class AdobeFlowServiceHook(HttpHook):
                 self._sleep_before_retry(retry_number, err)
 
     def find_window_run(
-        self, flow_id: str, window_start: int, window_end: int, *, created_after_ms: int, patience: float = 0.0
+        self,
+        flow_id: str,
+        window_start: int,
+        window_end: int,
+        *,
+        created_after_ms: int,
+        patience: float = 0.0,
+        accept: Callable[[dict[str, Any]], bool] = lambda run: True,
     ) -> dict[str, Any] | None:
         """The newest run of ``flow_id`` for exactly this window created after ``created_after_ms``, if any.
 
         :param patience: keep looking this many seconds before answering None: a new run can take a
             moment to appear in listings, and answering None too early would lead to a second run
+        :param accept: only runs for which this is true count (e.g. not failed ones)
         """
         query = api.window_lookup_params(api.validate_uuid("flow_id", flow_id), created_after_ms)
         deadline = time.monotonic() + patience
         pause = 0.5
         while True:
             for run in self._paged(api.RUNS, query):
-                if api.matches_window(run, window_start, window_end):
+                if api.matches_window(run, window_start, window_end) and accept(run):
                     return run
             remaining = deadline - time.monotonic()
             if remaining <= 0:
