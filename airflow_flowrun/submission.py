@@ -117,8 +117,8 @@ class RunSubmitter:
         """Epoch ms after which a run of an earlier try may exist unrecorded, or None when none can."""
         if record.get("submitting_since_ms"):
             return int(record["submitting_since_ms"]) - 60_000  # a POST was under way when that try died
-        if record.get("finished") or self.first_try or self.dag_run_started is None:
-            return None
+        if self.store is not None or self.first_try or self.dag_run_started is None:
+            return None  # with a store, a submission that left no note never reached POST /runs
         return int(self.dag_run_started.timestamp() * 1000) - 60_000
 
     def _judge_known(self, run_id: str) -> Submission | None:

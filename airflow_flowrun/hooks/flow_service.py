@@ -118,7 +118,7 @@ class AdobeFlowServiceHook(HttpHook):
             except FlowServiceError as err:
                 if not self.retry_policy.is_retryable_status(err.status):
                     raise
-                existing = self._await_lost_run(body["flowId"], params, since_ms)
+                existing = self._await_lost_run(body["flowId"], params, since_ms) if _may_have_committed(err) else None
                 if existing is not None:
                     self.log.warning("POST /runs failed (%s) but had created run %s: using it", err, existing["id"])
                     return {"id": existing["id"], "etag": existing.get("etag"), "adopted": True}
@@ -295,3 +295,8 @@ class AdobeFlowServiceHook(HttpHook):
             url = api.next_page_url(self.settings.flow_service_url, next_href)
             items, next_href = api.page_items(self.call("GET", path, url=url))
             yield from items
+
+
+def _may_have_committed(err: FlowServiceError) -> bool:
+    """No answer, 500, 502 or 504: the POST may have created the run. 429 and 503 were refused before."""
+    return err.status in (None, 500, 502, 504)

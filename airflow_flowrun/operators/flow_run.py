@@ -217,7 +217,7 @@ class AdobeTableFlowRunOperator(_AdobeFlowRunOperator):
         self.delta_column = delta_column
 
     def _delta_column(self) -> str | None:
-        return self.delta_column or None
+        return self.delta_column
 
 
 class AdobeFileFlowRunOperator(_AdobeFlowRunOperator):

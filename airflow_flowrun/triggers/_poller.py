@@ -157,12 +157,14 @@ class RunPoller:
             reads = list(self._reads)
             for read in reads:
                 read.cancel()
-            await asyncio.gather(*reads, return_exceptions=True)
-            # Normally no one is left; if the loop itself is going away, tell whoever still waits.
-            stopped = FlowServiceError(f"the run poller of connection {self.settings.conn_id!r} stopped")
-            for subscription in self._subscriptions:
-                subscription.deliver(stopped)
-            await self._hook.close()
+            try:
+                await asyncio.gather(*reads, return_exceptions=True)
+            finally:  # also when the loop is going away and cancels this task while the reads wind down
+                # Normally no one is left; if the loop itself is going away, tell whoever still waits.
+                stopped = FlowServiceError(f"the run poller of connection {self.settings.conn_id!r} stopped")
+                for subscription in self._subscriptions:
+                    subscription.deliver(stopped)
+                await self._hook.close()
 
     def _take_due(self, now: float) -> list[Subscription]:
         due, self._now = self._now, []

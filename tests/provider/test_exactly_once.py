@@ -63,9 +63,18 @@ def test_try_that_died_between_submit_and_persist_adopts_its_run(emu, run_dag, m
     assert len(emu.runs(FILE_FLOW_ID)) == 1
 
 
+def without_store(monkeypatch) -> None:
+    """Run the submitter as on Airflow < 3.3, where the context has no ``task_state_store``."""
+    original = RunSubmitter.__init__
+
+    def init(self, hook, context, **kwargs):
+        original(self, hook, {key: value for key, value in context.items() if key != "task_state_store"}, **kwargs)
+
+    monkeypatch.setattr(RunSubmitter, "__init__", init)
+
+
 def test_without_a_task_state_store_the_retry_adopts_by_lookup(emu, run_dag, monkeypatch):
-    monkeypatch.setattr(RunSubmitter, "_record", lambda self: None)
-    monkeypatch.setattr(RunSubmitter, "_write", lambda self, record: None)
+    without_store(monkeypatch)
     emu.inject("status", status=500, method="GET", path=r"/runs/[0-9a-f-]+$", max_count=6)
     dag_run = run_dag(file_dag("no_store", retries=1), logical_date=DAY)
     assert task_states(dag_run) == {"ingest": "success"}
@@ -124,9 +133,11 @@ def test_a_try_that_died_re_attaches_instead(emu):
 
 
 def test_runs_from_before_this_dag_run_began_are_not_adopted(emu):
-    old = submitter(DictStore(), datetime.now(UTC) - timedelta(minutes=5)).obtain(create())
-    fresh = submitter(DictStore(), datetime.now(UTC) + timedelta(minutes=2)).obtain(create())
-    assert fresh.how == "created"
+    old = submitter(None, datetime.now(UTC) - timedelta(minutes=5)).obtain(create())
+    fresh = submitter(None, datetime.now(UTC) + timedelta(minutes=2)).obtain(create())
+    adopted = submitter(None, datetime.now(UTC) - timedelta(minutes=1)).obtain(create())
+    assert (old.how, fresh.how, adopted.how) == ("created", "created", "adopted")
+    assert adopted.run_id == fresh.run_id
     assert fresh.run_id != old.run_id
 
 

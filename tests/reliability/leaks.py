@@ -1,0 +1,134 @@
+"""Canary credentials and the search for them in everything a DAG run leaves behind.
+
+The emulator's client secret is a fixed, well-known string and its tokens share a plain prefix; a
+search for them would prove little. :func:`canary_credentials` makes the emulator accept only a
+distinctive secret and issue distinctive tokens, and records every token it issues, so that logs,
+XComs, rendered templates, task state and exception texts can be searched for all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from unittest.mock import patch
+
+CANARY_SECRET = "cs-Q7vX2-CANARY-client-secret-9d4e"
+CANARY_TOKEN_PREFIX = "at-CANARY-"
+
+
+@dataclass
+class Canary:
+    """The secret in use and every token the emulator issued while it was active."""
+
+    secret: str = CANARY_SECRET
+    tokens: list[str] = field(default_factory=list)
+
+    def pattern(self) -> re.Pattern[str]:
+        """Matches the secret, anything that starts like a canary token, and any issued token's body.
+
+        A token cut off its prefix still matches by its random body; a whole token matches once.
+        """
+        bodies = [token[len(CANARY_TOKEN_PREFIX) :] for token in self.tokens]
+        alternatives = [re.escape(self.secret), re.escape(CANARY_TOKEN_PREFIX) + r"[\w-]*", *map(re.escape, bodies)]
+        return re.compile("|".join(alternatives))
+
+    def find(self, texts: Iterable[str]) -> list[str]:
+        """Every leak in ``texts``, each shown with a little context."""
+        pattern = self.pattern()
+        return [
+            text[max(0, match.start() - 60) : match.end() + 20] for text in texts for match in pattern.finditer(text)
+        ]
+
+
+@contextmanager
+def canary_credentials(emulator: Any) -> Iterator[Canary]:
+    """Make ``emulator`` accept only :data:`CANARY_SECRET` and issue tokens starting with :data:`CANARY_TOKEN_PREFIX`.
+
+    The emulator has no option for its credentials, so its IMS route's secret and the token prefix
+    are patched for the duration; every token issued meanwhile is recorded in the yielded :class:`Canary`.
+    """
+    canary = Canary()
+    issue_token = emulator.state.issue_token
+
+    def issue_and_record() -> tuple[str, float]:
+        token, lifetime = issue_token()
+        canary.tokens.append(token)
+        return token, lifetime
+
+    with ExitStack() as stack:
+        stack.enter_context(patch("airflow_flowrun.emulator.app.CLIENT_SECRET", canary.secret))
+        stack.enter_context(patch("airflow_flowrun.emulator.tokens.TOKEN_PREFIX", CANARY_TOKEN_PREFIX))
+        stack.enter_context(patch.object(emulator.state, "issue_token", issue_and_record))
+        yield canary
+
+
+def stored_texts(dag_ids: Iterable[str], run_id: str | None = None) -> list[str]:
+    """Everything the metadata DB holds for these DAGs' runs (or one run) that a user or log shipper can read.
+
+    XCom values (every key), rendered template fields, task state store values and what task
+    instances keep of a deferral (``next_kwargs``: the trigger's event) are returned as text, one
+    item per row.
+    """
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    ids = list(dag_ids)
+
+    def rows(model: Any) -> list[Any]:
+        query = session.query(model).filter(model.dag_id.in_(ids))
+        return (query if run_id is None else query.filter(model.run_id == run_id)).all()
+
+    with create_session() as session:
+        xcoms = rows(XComModel)
+        rendered = rows(RenderedTaskInstanceFields)
+        states = rows(TaskStateStoreModel)
+        tis = rows(TaskInstance)
+        texts = [f"xcom {row.task_id} {row.key}: {json.dumps(row.value, default=str)}" for row in xcoms]
+        texts += [f"rendered {row.task_id}: {json.dumps(row.rendered_fields, default=str)}" for row in rendered]
+        texts += [f"task state {row.task_id} {row.key}: {row.value}" for row in states]
+        texts += [f"ti {ti.task_id}: {ti.hostname} {ti.rendered_map_index} {ti.next_kwargs}" for ti in tis]
+    return texts
+
+
+@dataclass
+class CapturedOutput:
+    """What the process wrote to its stdout and stderr file descriptors while captured."""
+
+    text: str = ""
+
+
+@contextmanager
+def captured_output() -> Iterator[CapturedOutput]:
+    """Send file descriptors 1 and 2 to a temporary file; its text is in the yielded object on exit.
+
+    For scripts (the benchmark): ``dag.test()`` prints every task's log there. Under pytest use
+    ``capfd`` instead.
+    """
+    captured = CapturedOutput()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            sink.seek(0)
+            captured.text = sink.read().decode("utf-8", errors="replace")

@@ -1,0 +1,40 @@
+"""The fault soak, small enough for every test run: exactly one run per window, whatever fails.
+
+40 ingestion tasks over contiguous windows of six flows, in sync, deferrable and reschedule modes,
+against an emulator that answers 5xx, 429 with Retry-After, drops connections, stalls, commits a
+``POST /runs`` then answers 502, lists new runs late and expires tokens every three seconds; some
+tries die mid-wait or between submit and persist. ``benchmarks/fault_soak.py`` runs the same soak
+larger. Run with ``-s`` to see the figures.
+"""
+
+from __future__ import annotations
+
+from reliability.crashes import BEFORE_PERSIST, MID_WAIT
+from reliability.soak import SoakConfig, run_soak
+
+from airflow_flowrun.emulator.faults import FAULT_KINDS
+
+SOAK = SoakConfig(tasks=40, seed=7)
+
+
+def test_fault_soak_ingests_every_window_exactly_once_with_the_right_outcomes(airflow_db, capfd, caplog):
+    result = run_soak(SOAK)
+    captured = capfd.readouterr()
+    figures = result.figures(captured.out + captured.err + caplog.text)
+    with capfd.disabled():
+        print("\nfault soak (tests/reliability/test_fault_soak.py)", *figures, sep="\n")
+
+    # the weather really happened
+    assert all(result.faults[kind] > 0 for kind in FAULT_KINDS), result.faults
+    assert result.token_requests >= 5, "tokens must have expired and been fetched again"
+    assert result.crashes_planned[MID_WAIT] >= 3
+    assert result.crashes_planned[BEFORE_PERSIST] >= 3
+    assert result.crashes_happened == result.crashes_planned
+    modes_run = {task.mode for task in result.tasks}
+    assert modes_run == {"sync", "deferrable", "reschedule"}
+
+    # and changed nothing that matters
+    assert result.wrong_outcomes() == {}
+    assert result.window_findings() == {"duplicates": [], "missing": [], "unplanned": [], "excess": []}
+    assert result.gaps_and_overlaps() == ([], [])
+    assert result.leaks(captured.out + captured.err + caplog.text) == []
