@@ -1,4 +1,4 @@
-"""Helpers to read what a ``dag.test()`` run left behind: task states and XComs."""
+"""Helpers for ``dag.test()`` runs: register a DAG built in code, read what a run left behind."""
 
 from __future__ import annotations
 
@@ -26,3 +26,23 @@ def xcom(dag_run: Any, task_id: str, key: str = "return_value", map_index: int =
             .one_or_none()
         )
         return None if row is None else XComModel.deserialize_value(row)
+
+
+def dagbag_api() -> tuple[Any, Any]:
+    """``(DagBag, sync_bag_to_db)``, which moved in Airflow 3.2."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:  # Airflow < 3.2
+        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
+    return DagBag, sync_bag_to_db
+
+
+def run_dag_test(dag: Any, **test_kwargs: Any) -> Any:
+    """Register a DAG built in code (``dag.test()`` needs it serialized) and run it; returns the DagRun."""
+    import os
+
+    dagbag_cls, sync_bag_to_db = dagbag_api()
+    bag = dagbag_cls(dag_folder=os.devnull)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+    return dag.test(**test_kwargs)

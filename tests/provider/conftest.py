@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,18 +23,9 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def run_dag(airflow_db: str) -> Callable[..., Any]:
     """Register a DAG built in a test and run it with ``dag.test()``; returns the DagRun."""
-    try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow < 3.2
-        from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef]
+    from dagtest import run_dag_test
 
-    def run(dag: Any, **test_kwargs: Any) -> Any:
-        bag = DagBag(dag_folder=os.devnull)
-        bag.bag_dag(dag)
-        sync_bag_to_db(bag, "dags-folder", None)
-        return dag.test(**test_kwargs)
-
-    return run
+    return run_dag_test
 
 
 @pytest.fixture

@@ -6,19 +6,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from dagtest import task_states, xcom
+from dagtest import dagbag_api, task_states, xcom
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 
 
 @pytest.fixture(scope="module")
 def example_bag(airflow_db):
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow < 3.2
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-
-    bag = DagBag(dag_folder=str(EXAMPLES))
+    dagbag_cls, _ = dagbag_api()
+    bag = dagbag_cls(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}
     return bag
 

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from reliability.soak import quick_retries, run_dag_test
+from dagtest import run_dag_test
+from reliability.soak import quick_retries
 
 
 @pytest.fixture(autouse=True)

@@ -77,7 +77,6 @@ def stored_texts(dag_ids: Iterable[str], run_id: str | None = None) -> list[str]
     item per row.
     """
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.models.task_state_store import TaskStateStoreModel
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -91,7 +90,7 @@ def stored_texts(dag_ids: Iterable[str], run_id: str | None = None) -> list[str]
     with create_session() as session:
         xcoms = rows(XComModel)
         rendered = rows(RenderedTaskInstanceFields)
-        states = rows(TaskStateStoreModel)
+        states = rows(task_state_store_model()) if task_state_store_model() is not None else []
         tis = rows(TaskInstance)
         texts = [f"xcom {row.task_id} {row.key}: {json.dumps(row.value, default=str)}" for row in xcoms]
         texts += [f"rendered {row.task_id}: {json.dumps(row.rendered_fields, default=str)}" for row in rendered]
@@ -132,3 +131,12 @@ def captured_output() -> Iterator[CapturedOutput]:
             os.close(saved[1])
             sink.seek(0)
             captured.text = sink.read().decode("utf-8", errors="replace")
+
+
+def task_state_store_model() -> Any:
+    """The task state store table, which Airflow has from 3.3 on (None before)."""
+    try:
+        from airflow.models.task_state_store import TaskStateStoreModel
+    except ImportError:
+        return None
+    return TaskStateStoreModel

@@ -34,6 +34,7 @@ from typing import Any
 from unittest.mock import patch
 
 from airflow.sdk import DAG
+from dagtest import run_dag_test
 from reliability.crashes import BEFORE_PERSIST, MID_WAIT, WindowKey, simulated_crashes
 from reliability.leaks import canary_credentials, stored_texts
 from reliability.soak_result import SoakResult
@@ -63,16 +64,6 @@ def quick_retries(lost_answer_grace: float = 1.5) -> Iterator[None]:
         stack.enter_context(patch.object(AdobeFlowServiceHook, "lost_answer_grace", lost_answer_grace))
         stack.enter_context(patch.object(AdobeFlowServiceAsyncHook, "retry_policy", QUICK_RETRIES))
         yield
-
-
-def run_dag_test(dag: DAG, **test_kwargs: Any) -> Any:
-    """Register a DAG built in code and run it with ``dag.test()``; returns the DagRun."""
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    bag = DagBag(dag_folder=os.devnull)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
-    return dag.test(**test_kwargs)
 
 
 @dataclass(frozen=True)
