@@ -99,6 +99,7 @@ class SoakResult:
             f"sensor reschedules: {sum(reschedules for _, _, reschedules in tis)}",
             f"runs created: {sum(len(runs) for runs in self.runs.values())}",
             f"duplicates: {len(findings['duplicates'])}",
+            *(f"  duplicate: {finding}" for finding in findings["duplicates"]),
             f"missing windows: {len(findings['missing'])}",
             f"gaps: {len(gaps)}",
             f"overlaps: {len(overlaps)}",
