@@ -38,3 +38,21 @@ def token_cache():
     TOKEN_CACHE.clear()
     yield TOKEN_CACHE
     TOKEN_CACHE.clear()
+
+
+@pytest.fixture
+def run_dag(airflow_db: str):
+    """Register a DAG built in a test and run it with ``dag.test()``; returns the DagRun."""
+    from dagtest import run_dag_test
+
+    return run_dag_test
+
+
+@pytest.fixture
+def emu(aep_emulator):
+    """The emulator (reset for the test) with runs of the seeded flows that finish in half a second."""
+    from airflow_flowrun.emulator import SEEDED_FLOW_IDS
+
+    for flow_id in SEEDED_FLOW_IDS.values():
+        aep_emulator.configure_flow(flow_id, duration=0.5)
+    return aep_emulator
