@@ -1,7 +1,6 @@
-"""Fixtures of the reliability suite: quick retries, a DAG runner and the emulator with short runs.
+"""The reliability suite's retry rule made quick through :func:`reliability.soak.quick_retries`.
 
-Fixtures of ``tests/provider`` are not visible here; these follow them, with the retry rule made
-quick through :func:`reliability.soak.quick_retries` (the rule itself is unchanged, only its delays).
+Only the delays change, never what is retried; ``run_dag`` and ``emu`` come from tests/conftest.py.
 """
 
 from __future__ import annotations
