@@ -13,20 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from adobe_tutorial import TUTORIAL_TABLE_BODY
 
 from airflow_flowrun.emulator import FILE_FLOW_ID, TUTORIAL_FLOW_ID
-
-TUTORIAL_BODY = """{
-      "flowId": "3abea21c-7e36-4be1-bec1-d3bad0e3e0de",
-      "params": {
-          "startTime": "1663735590",
-          "windowStartTime": "1651584991",
-          "windowEndTime": "16515859567",
-          "deltaColumn": {
-              "name": "DOB"
-          }
-      }
-  }"""
 
 
 class CliEmulator:
@@ -91,7 +80,10 @@ def test_cli_prints_connection_and_answers_token_and_tutorial_requests(start_cli
     assert cli.connection["conn_type"] == "aep"
     token = _token(cli)
     answer = requests.post(
-        f"{cli.url}/data/foundation/flowservice/runs", data=TUTORIAL_BODY, headers=_headers(cli, token), timeout=10
+        f"{cli.url}/data/foundation/flowservice/runs",
+        data=TUTORIAL_TABLE_BODY,
+        headers=_headers(cli, token),
+        timeout=10,
     )
 
     assert answer.status_code == 201, answer.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from adobe_tutorial import TUTORIAL_FILE_BODY, TUTORIAL_TABLE_BODY
 
 from airflow_flowrun.emulator import (
     DISABLED_FLOW_ID,
@@ -14,26 +15,6 @@ from airflow_flowrun.emulator import (
 )
 
 WINDOW = (1_700_000_000, 1_700_036_000)
-#: Adobe's on-demand ingestion tutorial, table-based source, verbatim (string times, typo included).
-TUTORIAL_TABLE_BODY = """{
-      "flowId": "3abea21c-7e36-4be1-bec1-d3bad0e3e0de",
-      "params": {
-          "startTime": "1663735590",
-          "windowStartTime": "1651584991",
-          "windowEndTime": "16515859567",
-          "deltaColumn": {
-              "name": "DOB"
-          }
-      }
-  }"""
-TUTORIAL_FILE_BODY = """{
-      "flowId": "3abea21c-7e36-4be1-bec1-d3bad0e3e0de",
-      "params": {
-          "startTime": "1663735590",
-          "windowStartTime": "1651584991",
-          "windowEndTime": "16515859567"
-      }
-  }"""
 
 
 @pytest.mark.parametrize("body", [TUTORIAL_TABLE_BODY, TUTORIAL_FILE_BODY], ids=["table", "file"])
