@@ -15,7 +15,10 @@ from airflow_flowrun.auth import TOKEN_CACHE, parse_token_answer
 from airflow_flowrun.connection import DEFAULT_CONN_ID, AepConnectionSettings
 from airflow_flowrun.exceptions import FlowServiceError
 from airflow_flowrun.retry import RetryPolicy
+from airflow_flowrun.status import RunStatus
 
+#: Our clock and Flow Service's may differ this much when comparing our times with ``createdAt``.
+CLOCK_SKEW_MS = 10_000
 #: After a POST /runs whose answer was lost, look for the run it may have created this long before re-sending.
 LOST_ANSWER_GRACE = 8.0
 
@@ -110,7 +113,7 @@ class AdobeFlowServiceHook(HttpHook):
             delta_column=delta_column,
         )
         params = body["params"]
-        since_ms = int(time.time() * 1000) - 60_000
+        since_ms = int(time.time() * 1000) - CLOCK_SKEW_MS
         retries = self.retry_policy.retries()
         while True:
             try:
@@ -283,6 +286,7 @@ class AdobeFlowServiceHook(HttpHook):
             return self.find_window_run(
                 flow_id, params["windowStartTime"], params["windowEndTime"],
                 created_after_ms=since_ms, patience=self.lost_answer_grace,
+                accept=lambda run: RunStatus.of_run(run) is not RunStatus.FAILED,
             )  # fmt: skip
         except FlowServiceError as err:
             self.log.warning("Could not look for the run a lost POST may have created (%s)", err)

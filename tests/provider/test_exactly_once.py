@@ -146,3 +146,12 @@ def test_a_service_refusing_the_lookup_query_still_gets_its_run(emu, run_dag):
     dag_run = run_dag(file_dag("lookup_refused"), logical_date=DAY)
     assert task_states(dag_run) == {"ingest": "success"}
     assert len(emu.runs(FILE_FLOW_ID)) == 1
+
+
+def test_lost_answer_on_the_replacement_post_does_not_adopt_the_failed_run(emu, run_dag):
+    emu.configure_flow(FILE_FLOW_ID, fail_first=1)
+    emu.visibility_delay = 1.0  # the replacement is listed late; the failed run of try 1 is listed already
+    emu.inject("commit_then_502", method="POST", path="/runs$", nth=[2])
+    dag_run = run_dag(file_dag("lost_replacement_answer", retries=2), logical_date=DAY)
+    assert task_states(dag_run) == {"ingest": "success"}
+    assert sorted(statuses(emu)) == ["failed", "success"]
