@@ -13,6 +13,10 @@ XCom cannot carry a run id across tries (Airflow clears a task's XCom when a new
 4. Right before ``POST /runs`` the record notes the time a submission started: a try that dies
    after the POST but before the run id is stored leaves that note, and the next try looks for the
    run created since then (even after a finished record or a failed run), instead of submitting again.
+5. The record keeps the id of every run the task has used for its window, and the lookups note the
+   failed runs they pass over. ``POST /runs`` gets them as ``earlier_runs``: when its answer is lost,
+   the run it looks for is one created by that POST, never an earlier try's, even one created a
+   moment before (a fast-failing run and no retry delay).
 """
 
 from __future__ import annotations
@@ -72,10 +76,21 @@ class RunSubmitter:
         ti = context.get("ti")
         #: On a task's first try no earlier try can have left a run behind.
         self.first_try = ti is not None and getattr(ti, "try_number", 0) <= 1
+        #: Runs of this flow and window that earlier tries used or left behind.
+        self.earlier_runs: set[str] = set()
 
-    def obtain(self, create: Callable[[], dict[str, Any]], *, retrigger_failed: bool = False) -> Submission:
-        """The run this try should wait for: re-attached, adopted, re-triggered or newly created."""
+    def obtain(
+        self, create: Callable[[frozenset[str]], dict[str, Any]], *, retrigger_failed: bool = False
+    ) -> Submission:
+        """The run this try should wait for: re-attached, adopted, re-triggered or newly created.
+
+        :param create: creates a run; it gets the ids of runs that predate it (see ``earlier_runs``
+            of :meth:`~airflow_flowrun.hooks.flow_service.AdobeFlowServiceHook.create_run`)
+        """
         record = self._record() or {}
+        self.earlier_runs.update(record.get("run_ids") or ())
+        if record.get("run_id"):
+            self.earlier_runs.add(record["run_id"])
         failed_run_id: str | None = None
         if record.get("run_id") and not record.get("finished"):
             found = self._judge_known(record["run_id"])
@@ -94,7 +109,7 @@ class RunSubmitter:
             self.log.info("Re-triggered failed flow run %s for the same window", failed_run_id)
             return self._remember(Submission(failed_run_id, "retriggered", time.time()))
         self._write({"run_id": None, "submitting_since_ms": int(time.time() * 1000), "finished": False})
-        created = create()
+        created = create(frozenset(self.earlier_runs))
         how = "adopted" if created.get("adopted") else "created"
         return self._remember(Submission(created["id"], how, time.time()))
 
@@ -140,7 +155,7 @@ class RunSubmitter:
         try:
             run = self.hook.find_window_run(
                 self.flow_id, self.window[0], self.window[1], created_after_ms=since_ms,
-                patience=self.hook.lost_answer_grace, accept=lambda run: RunStatus.of_run(run) is not RunStatus.FAILED,
+                patience=self.hook.lost_answer_grace, accept=self._alive,
             )  # fmt: skip
         except FlowServiceFatalError as err:
             if err.status not in (400, 404, 405):
@@ -151,6 +166,13 @@ class RunSubmitter:
             return None
         self.log.info("Adopting flow run %s that an earlier try created for this window", run["id"])
         return Submission(run["id"], "adopted")
+
+    def _alive(self, run: dict[str, Any]) -> bool:
+        """True unless ``run`` failed; a failed run is noted as an earlier one."""
+        if RunStatus.of_run(run) is RunStatus.FAILED:
+            self.earlier_runs.add(run["id"])
+            return False
+        return True
 
     def _failed_run_since(self, since_ms: int) -> str | None:
         """Without a record (Airflow < 3.3), the failed run of an earlier try is found by lookup."""
@@ -165,8 +187,12 @@ class RunSubmitter:
         return submission
 
     def _write(self, record: dict[str, Any]) -> None:
-        if self.store is not None:
-            self.store.set(STATE_KEY, {"flow_id": self.flow_id, "window": self.window, **record})
+        if self.store is None:
+            return
+        run_ids = self.earlier_runs | ({record["run_id"]} if record.get("run_id") else set())
+        self.store.set(
+            STATE_KEY, {"flow_id": self.flow_id, "window": self.window, **record, "run_ids": sorted(run_ids)}
+        )
 
 
 def mark_finished(store: Any, run_id: str) -> None:

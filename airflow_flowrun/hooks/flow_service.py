@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import requests
@@ -15,7 +15,6 @@ from airflow_flowrun.auth import TOKEN_CACHE, parse_token_answer
 from airflow_flowrun.connection import DEFAULT_CONN_ID, AepConnectionSettings
 from airflow_flowrun.exceptions import FlowServiceError
 from airflow_flowrun.retry import RetryPolicy
-from airflow_flowrun.status import RunStatus
 
 #: Our clock and Flow Service's may differ this much when comparing our times with ``createdAt``.
 CLOCK_SKEW_MS = 10_000
@@ -95,14 +94,18 @@ class AdobeFlowServiceHook(HttpHook):
         window_end: Any,
         start_time: Any = None,
         delta_column: str | None = None,
+        earlier_runs: Collection[str] = (),
     ) -> dict[str, Any]:
         """Create an on-demand run of ``flow_id`` for ``[window_start, window_end)``.
 
         POST /runs is not idempotent, so it is never blindly re-sent: when an attempt gets no answer
-        or a 5xx, the flow's runs created since the first attempt are searched for one with this
-        window (for up to :attr:`lost_answer_grace` seconds, as a new run can take a moment to
-        become visible) and that run is returned instead of creating a second one.
+        or a 500/502/504, the flow's runs created since the first attempt (less a clock skew) are
+        searched for one with this window (for up to :attr:`lost_answer_grace` seconds, as a new
+        run can take a moment to become visible) and that run is returned instead of creating a
+        second one, whatever its status: a run that failed already is still the run this call made.
 
+        :param earlier_runs: ids of runs for this window that predate this call (an earlier try's);
+            a lost answer is never taken for one of them
         :return: ``{"id", "etag"}`` of the run, plus ``"adopted": True`` when it was found by lookup
         """
         body = api.build_run_body(
@@ -121,7 +124,11 @@ class AdobeFlowServiceHook(HttpHook):
             except FlowServiceError as err:
                 if not self.retry_policy.is_retryable_status(err.status):
                     raise
-                existing = self._await_lost_run(body["flowId"], params, since_ms) if _may_have_committed(err) else None
+                existing = (
+                    self._await_lost_run(body["flowId"], params, since_ms, frozenset(earlier_runs))
+                    if _may_have_committed(err)
+                    else None
+                )
                 if existing is not None:
                     self.log.warning("POST /runs failed (%s) but had created run %s: using it", err, existing["id"])
                     return {"id": existing["id"], "etag": existing.get("etag"), "adopted": True}
@@ -281,12 +288,14 @@ class AdobeFlowServiceHook(HttpHook):
         self.log.warning("%s; retry %d in %.1f s", err, retry_number, delay)
         time.sleep(delay)
 
-    def _await_lost_run(self, flow_id: str, params: dict[str, Any], since_ms: int) -> dict[str, Any] | None:
+    def _await_lost_run(
+        self, flow_id: str, params: dict[str, Any], since_ms: int, earlier_runs: frozenset[str]
+    ) -> dict[str, Any] | None:
         try:
             return self.find_window_run(
                 flow_id, params["windowStartTime"], params["windowEndTime"],
                 created_after_ms=since_ms, patience=self.lost_answer_grace,
-                accept=lambda run: RunStatus.of_run(run) is not RunStatus.FAILED,
+                accept=lambda run: run.get("id") not in earlier_runs,
             )  # fmt: skip
         except FlowServiceError as err:
             self.log.warning("Could not look for the run a lost POST may have created (%s)", err)

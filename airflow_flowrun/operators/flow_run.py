@@ -116,7 +116,8 @@ class _AdobeFlowRunOperator(BaseOperator):
             self.hook, context, flow_id=flow_id, window_start=window_start, window_end=window_end, log=self.log
         )
         submission = submitter.obtain(
-            lambda: self.hook.create_run(flow_id, **create_args), retrigger_failed=self.retrigger_failed_run
+            lambda earlier_runs: self.hook.create_run(flow_id, earlier_runs=earlier_runs, **create_args),
+            retrigger_failed=self.retrigger_failed_run,
         )
         run_id = self._run_id = submission.run_id
         settings = self.hook.settings

@@ -112,7 +112,9 @@ def submitter(store, started: datetime) -> RunSubmitter:
 def create():
     from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
 
-    return lambda: AdobeFlowServiceHook().create_run(FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1])
+    return lambda earlier_runs: AdobeFlowServiceHook().create_run(
+        FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1], earlier_runs=earlier_runs
+    )
 
 
 def test_clearing_a_succeeded_task_ingests_the_window_again(emu):
@@ -122,6 +124,19 @@ def test_clearing_a_succeeded_task_ingests_the_window_again(emu):
     again = submitter(store, started).obtain(create())  # the user cleared the task
     assert (first.how, again.how) == ("created", "created")
     assert len(emu.runs(FILE_FLOW_ID)) == 2
+
+
+def test_clearing_with_a_lost_answer_creates_the_new_run_and_does_not_take_the_old_one(emu):
+    store, started = DictStore(), datetime.now(UTC) - timedelta(minutes=5)
+    first = submitter(store, started).obtain(create())
+    submitter(store, started).mark_finished(first.run_id)
+    emu.visibility_delay = 1.0  # the new run is listed late, the first one (seconds old) already
+    emu.inject("commit_then_502", method="POST", path="/runs$", nth=[1])
+    again = submitter(store, started).obtain(create())
+    assert again.how == "adopted"  # the run its own POST created, found by lookup
+    assert again.run_id != first.run_id
+    assert len(emu.runs(FILE_FLOW_ID)) == 2
+    assert store.values["aep_flow_run"]["run_ids"] == sorted([first.run_id, again.run_id])
 
 
 def test_a_try_that_died_re_attaches_instead(emu):
@@ -155,3 +170,12 @@ def test_lost_answer_on_the_replacement_post_does_not_adopt_the_failed_run(emu, 
     dag_run = run_dag(file_dag("lost_replacement_answer", retries=2), logical_date=DAY)
     assert task_states(dag_run) == {"ingest": "success"}
     assert sorted(statuses(emu)) == ["failed", "success"]
+
+
+def test_lost_answer_adopts_its_own_run_even_when_that_run_failed_already(emu, run_dag):
+    emu.configure_flow(FILE_FLOW_ID, fail_first=1)
+    emu.visibility_delay = 1.0  # by the time the run is listed, it has failed
+    emu.inject("commit_then_502", method="POST", path="/runs$", nth=[1])
+    dag_run = run_dag(file_dag("lost_answer_failed_run"), logical_date=DAY)
+    assert task_states(dag_run) == {"ingest": "failed"}
+    assert statuses(emu) == ["failed"]  # one try, one POST that committed: one run
