@@ -100,6 +100,8 @@ class SoakResult:
             f"runs created: {sum(len(runs) for runs in self.runs.values())}",
             f"duplicates: {len(findings['duplicates'])}",
             *(f"  duplicate: {finding}" for finding in findings["duplicates"]),
+            f"windows with more runs than tries: {len(findings['excess'])}",
+            *(f"  excess: {finding}" for finding in findings["excess"]),
             f"missing windows: {len(findings['missing'])}",
             f"gaps: {len(gaps)}",
             f"overlaps: {len(overlaps)}",

@@ -116,7 +116,9 @@ def test_re_ingest_of_a_cleared_task_killed_before_persist_adopts_the_new_run_no
             hook, context, flow_id=FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1], log=logging.getLogger()
         )
         return submitter, submitter.obtain(
-            lambda: hook.create_run(FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1])
+            lambda earlier_runs: hook.create_run(
+                FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1], earlier_runs=earlier_runs
+            )
         )
 
     first_try, old = try_once()
