@@ -114,14 +114,24 @@ def window_lookup_params(flow_id: str, created_after_ms: int) -> dict[str, Any]:
     }
 
 
-def matches_window(run: dict[str, Any], window_start: int, window_end: int) -> bool:
-    """True when a run object was created for exactly this data window."""
+def matches_window(run: dict[str, Any], window_start: int, window_end: int, created_after_ms: int = 0) -> bool:
+    """True when a run object was created for exactly this data window (after ``created_after_ms``).
+
+    The creation time is checked here too, not only in the query: a service that ignored the
+    ``createdAt`` filter must not make a run of another DAG run's (or another day's) ingestion of
+    the same window look like ours. A run without a readable ``createdAt`` is judged by the window.
+    """
     params = run.get("params") or {}
     try:
         start, end = int(params["windowStartTime"]), int(params["windowEndTime"])
     except (KeyError, TypeError, ValueError):
         return False
-    return start == window_start and end == window_end
+    if start != window_start or end != window_end:
+        return False
+    try:
+        return int(run["createdAt"]) > created_after_ms
+    except (KeyError, TypeError, ValueError):
+        return True
 
 
 def error_from_answer(status: int, text: str, headers: Any, *, method: str, url: str) -> FlowServiceError:

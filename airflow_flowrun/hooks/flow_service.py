@@ -158,7 +158,7 @@ class AdobeFlowServiceHook(HttpHook):
         pause = 0.5
         while True:
             for run in self._paged(api.RUNS, query):
-                if api.matches_window(run, window_start, window_end) and accept(run):
+                if api.matches_window(run, window_start, window_end, created_after_ms) and accept(run):
                     return run
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -149,6 +149,24 @@ def test_lost_post_answer_waits_out_the_visibility_delay(aep_emulator):
     assert [run["id"] for run in aep_emulator.runs(FILE_FLOW_ID)] == [created["id"]]
 
 
+def test_window_lookup_checks_creation_time_itself(aep_emulator, monkeypatch):
+    from airflow_flowrun import api
+
+    old = AdobeFlowServiceHook().create_run(FILE_FLOW_ID, **WINDOW)  # another day's ingestion of the window
+    created_at = aep_emulator.runs(FILE_FLOW_ID)[0]["createdAt"]
+    lookup_params = api.window_lookup_params
+
+    def ignoring_created_at(flow_id, created_after_ms):  # as a service that ignored the filter
+        params = lookup_params(flow_id, created_after_ms)
+        return {**params, "property": [p for p in params["property"] if not p.startswith("createdAt")]}
+
+    monkeypatch.setattr(api, "window_lookup_params", ignoring_created_at)
+    hook = AdobeFlowServiceHook()
+    start, end = WINDOW["window_start"], WINDOW["window_end"]
+    assert hook.find_window_run(FILE_FLOW_ID, start, end, created_after_ms=created_at - 1)["id"] == old["id"]
+    assert hook.find_window_run(FILE_FLOW_ID, start, end, created_after_ms=created_at) is None
+
+
 def test_dropped_post_before_commit_is_resent(aep_emulator, monkeypatch):
     monkeypatch.setattr(AdobeFlowServiceHook, "lost_answer_grace", 0.2)
     aep_emulator.inject("drop", method="POST", path="/runs$", max_count=1)
