@@ -18,7 +18,11 @@ Ways in::
 Credentials and headers
     client id (``x-api-key``) ``emulator-client-id``, client secret ``emulator-client-secret``,
     org ``EMULATOR0000000000000000@AdobeOrg``, sandboxes ``prod`` (default) and ``dev``
-    (sandboxes share flows and runs).
+    (sandboxes share flows and runs). ``client_id``, ``client_secret`` and ``token_prefix``
+    (tokens start ``emu-at-``) are settings: set them at construction or in the CLI's config
+    file, or change them while serving (``update_settings``, ``PUT /_emulator/settings``) to
+    rotate a secret; :attr:`~FlowServiceEmulator.connection` carries the current ones, and the
+    admin API shows the secret as ``***``.
 
 Seeded flows (``SEEDED_FLOW_IDS``; all ``once`` and enabled unless said)
     - ``TABLE_FLOW_ID`` ``c1a19e2a-5ad6-4d2f-9b3a-6f1e0c7d2a01``: table-based (flow spec

@@ -3,7 +3,8 @@
 Prints, flushed, the ``export AIRFLOW_CONN_AEP_DEFAULT='...'`` line to use, the URL it serves on
 and the seeded flow ids. ``--config FILE.json`` takes the constructor settings (``host``,
 ``port``, ``run_duration``, ``token_lifetime``, ``visibility_delay``, ``seed``,
-``create_run_response_shape``, ``request_log_size``) plus ``"faults": [rule, ...]`` and
+``create_run_response_shape``, ``request_log_size``, ``client_id``, ``client_secret``,
+``token_prefix``) plus ``"faults": [rule, ...]`` and
 ``"flows": {flow_id: {"duration", "outcome", "fail_first"}}``; command-line flags win over the
 file. Note that ``POST /_emulator/reset`` also drops the configured faults and flow settings.
 """
@@ -21,8 +22,11 @@ from typing import Any
 
 from airflow_flowrun.emulator.seeds import SEEDED_FLOW_IDS
 
-_SETTING_FLAGS = ("host", "port", "run_duration", "token_lifetime", "visibility_delay", "seed")
-_CONFIG_KEYS = frozenset({*_SETTING_FLAGS, "create_run_response_shape", "request_log_size", "faults", "flows"})
+_SETTING_FLAGS = ("host", "port", "run_duration", "token_lifetime", "visibility_delay", "seed", "client_id")
+_CONFIG_KEYS = frozenset(
+    {*_SETTING_FLAGS, "create_run_response_shape", "request_log_size", "client_secret", "token_prefix"}
+    | {"faults", "flows"}
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-lifetime", type=float, help="seconds a token stays valid (default 86399)")
     parser.add_argument("--visibility-delay", type=float, help="seconds a new run stays invisible (default 0)")
     parser.add_argument("--seed", type=int, help="seed of the fault RNGs (default 0)")
+    parser.add_argument("--client-id", help="client id (API key) IMS accepts (default emulator-client-id)")
     parser.add_argument(
         "--fault",
         action="extend",

@@ -18,7 +18,7 @@ from airflow_flowrun.emulator.admin import admin_router
 from airflow_flowrun.emulator.errors import ApiError, flow_error, ims_error, with_request_id
 from airflow_flowrun.emulator.listing import ListQuery
 from airflow_flowrun.emulator.middleware import REQUEST_ID_KEY, SANDBOX_KEY, SERVER_SEND_KEY, EmulatorMiddleware
-from airflow_flowrun.emulator.seeds import CLIENT_ID, CLIENT_SECRET, FLOW_SERVICE_PREFIX, IMS_TOKEN_PATH, SANDBOX
+from airflow_flowrun.emulator.seeds import FLOW_SERVICE_PREFIX, IMS_TOKEN_PATH, SANDBOX
 from airflow_flowrun.emulator.state import EmulatorState
 
 
@@ -63,9 +63,10 @@ def _ims_router(state: EmulatorState) -> APIRouter:
             raise ims_error(400, "unsupported_grant_type", f"unsupported grant_type {grant_type}")
         if not fields.get("client_id"):
             raise ims_error(400, "invalid_request", "client_id parameter is missing")
-        if fields["client_id"] != CLIENT_ID:
+        settings = state.settings
+        if fields["client_id"] != settings.client_id:
             raise ims_error(401, "invalid_client", "invalid client_id parameter")
-        if fields.get("client_secret") != CLIENT_SECRET:
+        if fields.get("client_secret") != settings.client_secret:
             raise ims_error(401, "invalid_client", "invalid client_secret parameter")
         token, lifetime = state.issue_token()
         expires_in = int(lifetime) if float(lifetime).is_integer() else lifetime

@@ -2,7 +2,7 @@
 
 1. no ``Authorization`` header → 403 ``403010``;
 2. not a bearer token, or a token unknown or expired → 401 ``401013``;
-3. no ``x-api-key`` → 403 ``403000``; not the client id → 403 ``403003``;
+3. no ``x-api-key`` → 403 ``403000``; not the (configured) client id → 403 ``403003``;
 4. no ``x-gw-ims-org-id`` → 400 ``400003``; another org than :data:`~.seeds.ORG_ID` →
    ``FLOW-2000-401``;
 5. no ``x-sandbox-name`` → ``FLOW-2105-400``; a sandbox other than ``prod``/``dev`` →
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from airflow_flowrun.emulator.errors import flow_error, gateway_error
-from airflow_flowrun.emulator.seeds import CLIENT_ID, KNOWN_SANDBOXES, ORG_ID
+from airflow_flowrun.emulator.seeds import KNOWN_SANDBOXES, ORG_ID
 from airflow_flowrun.emulator.state import EmulatorState
 
 
@@ -32,7 +32,7 @@ def check_gateway(headers: Mapping[str, str], state: EmulatorState) -> str:
     api_key = headers.get("x-api-key", "")
     if not api_key:
         raise gateway_error("403000", "Api Key is required")
-    if api_key != CLIENT_ID:
+    if api_key != state.settings.client_id:
         raise gateway_error("403003", "Api Key is invalid")
     org_id = headers.get("x-gw-ims-org-id", "")
     if not org_id:

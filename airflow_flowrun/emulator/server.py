@@ -18,6 +18,7 @@ from airflow_flowrun.emulator.control import EmulatorControl
 from airflow_flowrun.emulator.seeds import CLIENT_ID, CLIENT_SECRET, IMS_TOKEN_PATH, ORG_ID, SANDBOX
 from airflow_flowrun.emulator.settings import EmulatorSettings
 from airflow_flowrun.emulator.state import EmulatorState
+from airflow_flowrun.emulator.tokens import TOKEN_PREFIX
 
 STARTUP_TIMEOUT = 15.0
 #: Loopback health checks must not go through an HTTP proxy configured in the environment.
@@ -43,6 +44,9 @@ class FlowServiceEmulator(EmulatorControl):
     :param create_run_response_shape: ``"items"``, ``"bare"`` or ``"run"`` (see
         :class:`~.settings.EmulatorSettings`).
     :param request_log_size: how many recent requests :attr:`requests` keeps.
+    :param client_id, client_secret: the credentials IMS accepts (the client id is also the API
+        key); :attr:`connection` carries them.
+    :param token_prefix: how every issued access token starts.
     :param log_level: uvicorn's log level; the access log is off.
     """
 
@@ -56,6 +60,9 @@ class FlowServiceEmulator(EmulatorControl):
         seed: int = 0,
         create_run_response_shape: str = "items",
         request_log_size: int = 10_000,
+        client_id: str = CLIENT_ID,
+        client_secret: str = CLIENT_SECRET,
+        token_prefix: str = TOKEN_PREFIX,
         log_level: str = "warning",
     ) -> None:
         settings = EmulatorSettings(
@@ -65,6 +72,9 @@ class FlowServiceEmulator(EmulatorControl):
             seed=seed,
             create_run_response_shape=create_run_response_shape,
             request_log_size=request_log_size,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_prefix=token_prefix,
         )
         self.host = host
         self.port = port
@@ -146,8 +156,8 @@ class FlowServiceEmulator(EmulatorControl):
         """The Airflow connection (type ``aep``) pointing at this emulator."""
         return {
             "conn_type": "aep",
-            "login": CLIENT_ID,
-            "password": CLIENT_SECRET,
+            "login": self.state.settings.client_id,
+            "password": self.state.settings.client_secret,
             "host": self.url,
             "extra": {"org_id": ORG_ID, "sandbox_name": SANDBOX, "ims_token_url": self.url + IMS_TOKEN_PATH},
         }

@@ -7,9 +7,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_flowrun.emulator.seeds import CLIENT_ID, CLIENT_SECRET
+from airflow_flowrun.emulator.tokens import TOKEN_PREFIX
+
 CREATE_RUN_RESPONSE_SHAPES = ("items", "bare", "run")
-#: Settings that may change while the emulator serves (``PUT /_emulator/settings``).
-RUNTIME_SETTINGS = ("run_duration", "token_lifetime", "visibility_delay", "create_run_response_shape")
+#: Settings that may change while the emulator serves (``PUT /_emulator/settings``); changing the
+#: credentials is how a test rotates a client secret.
+RUNTIME_SETTINGS = (
+    "run_duration",
+    "token_lifetime",
+    "visibility_delay",
+    "create_run_response_shape",
+    "client_id",
+    "client_secret",
+    "token_prefix",
+)
+#: What :meth:`EmulatorSettings.to_dict` shows instead of the client secret.
+REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -24,6 +38,10 @@ class EmulatorSettings:
         "etag"}]}``, as in Adobe's tutorial), ``"bare"`` (``{"id", "etag"}``, as in the OpenAPI
         spec) or ``"run"`` (the whole run object).
     :param request_log_size: how many recent requests the request log keeps.
+    :param client_id: the client id IMS accepts, which is also the gateway's API key.
+    :param client_secret: the client secret IMS accepts.
+    :param token_prefix: how every issued access token starts (a distinctive one lets a test
+        search logs for leaked tokens).
     """
 
     run_duration: float = 3.0
@@ -32,8 +50,18 @@ class EmulatorSettings:
     seed: int = 0
     create_run_response_shape: str = "items"
     request_log_size: int = 10_000
+    client_id: str = CLIENT_ID
+    client_secret: str = CLIENT_SECRET
+    token_prefix: str = TOKEN_PREFIX
 
     def __post_init__(self) -> None:
+        for name in ("client_id", "client_secret"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                shown = REDACTED if name == "client_secret" and isinstance(value, str) else repr(value)
+                raise ValueError(f"{name} must be a non-empty string, got {shown}")
+        if not isinstance(self.token_prefix, str) or any(c.isspace() for c in self.token_prefix):
+            raise ValueError(f"token_prefix must be a string without whitespace, got {self.token_prefix!r}")
         for name in ("run_duration", "visibility_delay"):
             if not isinstance(getattr(self, name), int | float) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
@@ -61,5 +89,5 @@ class EmulatorSettings:
         return dataclasses.replace(self, **{key: value for key, value in changes.items() if value is not None})
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy."""
-        return dataclasses.asdict(self)
+        """A JSON-ready copy, the client secret shown as :data:`REDACTED`."""
+        return {**dataclasses.asdict(self), "client_secret": REDACTED}

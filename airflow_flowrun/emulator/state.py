@@ -73,8 +73,8 @@ class EmulatorState:
     # -- tokens -----------------------------------------------------------------------------------
     def issue_token(self) -> tuple[str, float]:
         """A new opaque access token and its lifetime in seconds."""
-        lifetime = self._settings.token_lifetime
-        return self.tokens.issue(lifetime), lifetime
+        settings = self._settings
+        return self.tokens.issue(settings.token_lifetime, settings.token_prefix), settings.token_lifetime
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued token (the next Flow Service call with one answers 401013)."""

@@ -19,9 +19,9 @@ class TokenStore:
         self._lock = threading.Lock()
         self._expiry: dict[str, float] = {}
 
-    def issue(self, lifetime: float) -> str:
-        """A new token valid for ``lifetime`` seconds (64 random URL-safe characters)."""
-        token = TOKEN_PREFIX + secrets.token_urlsafe(48)
+    def issue(self, lifetime: float, prefix: str = TOKEN_PREFIX) -> str:
+        """A new token valid for ``lifetime`` seconds: ``prefix`` and 64 random URL-safe characters."""
+        token = prefix + secrets.token_urlsafe(48)
         now = time.time()
         with self._lock:
             if len(self._expiry) >= _SWEEP_AT:

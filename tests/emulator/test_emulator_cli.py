@@ -103,14 +103,18 @@ def test_cli_applies_config_file_and_fault_flags(start_cli, tmp_path):
             {
                 "run_duration": 0.2,
                 "token_lifetime": 7,
+                "client_secret": "config-secret",
+                "token_prefix": "cfg-",
                 "faults": [{"kind": "status", "status": 503, "path": "/runs$", "nth": [1]}],
                 "flows": {FILE_FLOW_ID: {"outcome": "failed"}},
             }
         )
     )
     cli = start_cli(
-        "--config", str(config), "--fault", '{"kind": "status", "status": 429, "path": "/flows", "nth": [1]}'
-    )
+        "--config", str(config), "--client-id", "flag-client",
+        "--fault", '{"kind": "status", "status": 429, "path": "/flows", "nth": [1]}',
+    )  # fmt: skip
+    assert (cli.connection["login"], cli.connection["password"]) == ("flag-client", "config-secret")
     token_answer = requests.post(
         f"{cli.url}/ims/token/v3",
         data={
@@ -121,6 +125,7 @@ def test_cli_applies_config_file_and_fault_flags(start_cli, tmp_path):
         timeout=10,
     )
     assert token_answer.json()["expires_in"] == 7
+    assert token_answer.json()["access_token"].startswith("cfg-")
     headers = _headers(cli, token_answer.json()["access_token"])
     runs_url = f"{cli.url}/data/foundation/flowservice/runs"
     body = {"flowId": FILE_FLOW_ID, "params": {"windowStartTime": 0, "windowEndTime": 900}}

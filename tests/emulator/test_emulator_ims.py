@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
+import requests
 
-from airflow_flowrun.emulator import CLIENT_ID
+from airflow_flowrun.emulator import CLIENT_ID, CLIENT_SECRET
 
 
 def test_token_endpoint_issues_long_opaque_bearer_tokens(emu, client):
@@ -96,3 +98,46 @@ def test_reset_restores_constructor_token_lifetime(emu, client):
     assert client.fetch_token().json()["expires_in"] == 86399
     assert emu.token_requests == 1
     assert CLIENT_ID in emu.connection
+
+
+def test_credentials_and_token_prefix_are_configurable():
+    from airflow_flowrun.emulator import ORG_ID, SANDBOX, FlowServiceEmulator
+
+    with (
+        FlowServiceEmulator(client_id="team-client", client_secret="team-secret", token_prefix="tok-") as emu,
+        requests.Session() as session,
+    ):
+        connection = emu.connection_dict
+        assert (connection["login"], connection["password"]) == ("team-client", "team-secret")
+
+        def fetch_token(client_id, client_secret):
+            form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+            return session.post(f"{emu.url}/ims/token/v3", data=form, timeout=10)
+
+        assert fetch_token(CLIENT_ID, CLIENT_SECRET).status_code == 401
+        answer = fetch_token("team-client", "team-secret")
+        assert answer.status_code == 200
+        token = answer.json()["access_token"]
+        assert token.startswith("tok-")
+
+        def list_flows(api_key):
+            headers = {"Authorization": f"Bearer {token}", "x-api-key": api_key}
+            headers |= {"x-gw-ims-org-id": ORG_ID, "x-sandbox-name": SANDBOX}
+            return session.get(f"{emu.url}/data/foundation/flowservice/flows", headers=headers, timeout=10)
+
+        assert list_flows("team-client").status_code == 200
+        refused = list_flows(CLIENT_ID)
+        assert (refused.status_code, refused.json()["error_code"]) == (403, "403003")
+
+
+def test_a_rotated_secret_refuses_the_old_one_and_the_admin_api_never_shows_it(emu, client):
+    emu.update_settings(client_secret="rotated-secret")
+    assert client.fetch_token().status_code == 401
+    assert client.fetch_token(client_secret="rotated-secret").status_code == 200
+    assert emu.connection_dict["password"] == "rotated-secret"
+
+    shown = requests.get(f"{emu.url}/_emulator/settings", timeout=5).text
+    assert "rotated-secret" not in shown
+    assert json.loads(shown)["client_secret"] == "***"
+    with pytest.raises(ValueError, match="client_secret must be a non-empty string, got \\*\\*\\*"):
+        emu.update_settings(client_secret=" ")

@@ -14,7 +14,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from unittest.mock import patch
@@ -51,22 +51,24 @@ class Canary:
 def canary_credentials(emulator: Any) -> Iterator[Canary]:
     """Make ``emulator`` accept only :data:`CANARY_SECRET` and issue tokens starting with :data:`CANARY_TOKEN_PREFIX`.
 
-    The emulator has no option for its credentials, so its IMS route's secret and the token prefix
-    are patched for the duration; every token issued meanwhile is recorded in the yielded :class:`Canary`.
+    The emulator's own settings change for the duration (and change back after); every token issued
+    meanwhile is recorded in the yielded :class:`Canary`.
     """
     canary = Canary()
     issue_token = emulator.state.issue_token
+    before = emulator.state.settings
 
     def issue_and_record() -> tuple[str, float]:
         token, lifetime = issue_token()
         canary.tokens.append(token)
         return token, lifetime
 
-    with ExitStack() as stack:
-        stack.enter_context(patch("airflow_flowrun.emulator.app.CLIENT_SECRET", canary.secret))
-        stack.enter_context(patch("airflow_flowrun.emulator.tokens.TOKEN_PREFIX", CANARY_TOKEN_PREFIX))
-        stack.enter_context(patch.object(emulator.state, "issue_token", issue_and_record))
-        yield canary
+    emulator.update_settings(client_secret=canary.secret, token_prefix=CANARY_TOKEN_PREFIX)
+    try:
+        with patch.object(emulator.state, "issue_token", issue_and_record):
+            yield canary
+    finally:
+        emulator.update_settings(client_secret=before.client_secret, token_prefix=before.token_prefix)
 
 
 def stored_texts(dag_ids: Iterable[str], run_id: str | None = None) -> list[str]:
