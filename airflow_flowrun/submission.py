@@ -168,7 +168,9 @@ class RunSubmitter:
         return Submission(run["id"], "adopted")
 
     def _alive(self, run: dict[str, Any]) -> bool:
-        """True unless ``run`` failed; a failed run is noted as an earlier one."""
+        """True unless ``run`` failed or is one the task used before; a failed run is noted as an earlier one."""
+        if run.get("id") in self.earlier_runs:
+            return False  # e.g. the finished run of a try before the user cleared the task to re-ingest
         if RunStatus.of_run(run) is RunStatus.FAILED:
             self.earlier_runs.add(run["id"])
             return False

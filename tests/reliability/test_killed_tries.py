@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -105,8 +106,8 @@ class DictStore:
 
 def test_re_ingest_of_a_cleared_task_killed_before_persist_adopts_the_new_run_not_the_old_one(emu):
     """A user clears a succeeded task to ingest its window again; that try dies right after creating
-    the new run. The next try must take the new run: neither the old one nor a third run."""
-    emu.visibility_delay = 1.0
+    the new run. The next try must take the new run: neither the old one nor a third run, even while
+    the new run is not listed yet and the old one, seconds old, is."""
     hook = AdobeFlowServiceHook()
     store = DictStore()
     context = {"task_state_store": store, "dag_run": SimpleNamespace(start_date=datetime.now(UTC))}
@@ -123,6 +124,8 @@ def test_re_ingest_of_a_cleared_task_killed_before_persist_adopts_the_new_run_no
 
     first_try, old = try_once()
     first_try.mark_finished(old.run_id)  # the task succeeded; then the user clears it
+    emu.visibility_delay = 1.2  # longer than the next try takes to look, shorter than its patience (1.5 s)
+    time.sleep(1.2)  # the old run is listed again, the new one will not be at first
     with (
         simulated_crashes(mid_wait=set(), before_persist={(FILE_FLOW_ID, *WINDOW)}) as ledger,
         pytest.raises(SimulatedCrash),
