@@ -23,10 +23,10 @@ from typing import Any
 from airflow_flowrun.emulator.seeds import SEEDED_FLOW_IDS
 
 _SETTING_FLAGS = ("host", "port", "run_duration", "token_lifetime", "visibility_delay", "seed", "client_id")
-_CONFIG_KEYS = frozenset(
-    {*_SETTING_FLAGS, "create_run_response_shape", "request_log_size", "client_secret", "token_prefix"}
-    | {"faults", "flows"}
-)
+#: The config file's keys: the flags' settings, the settings without a flag, and what is not a setting.
+_CONFIG_KEYS = frozenset(_SETTING_FLAGS) | {
+    "create_run_response_shape", "request_log_size", "client_secret", "token_prefix", "faults", "flows",
+}  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -55,11 +55,10 @@ class EmulatorSettings:
     token_prefix: str = TOKEN_PREFIX
 
     def __post_init__(self) -> None:
-        for name in ("client_id", "client_secret"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                shown = REDACTED if name == "client_secret" and isinstance(value, str) else repr(value)
-                raise ValueError(f"{name} must be a non-empty string, got {shown}")
+        if not isinstance(self.client_id, str) or not self.client_id.strip():
+            raise ValueError(f"client_id must be a non-empty string, got {self.client_id!r}")
+        if not isinstance(self.client_secret, str) or not self.client_secret.strip():
+            raise ValueError(f"client_secret must be a non-empty string, got {REDACTED}")
         if not isinstance(self.token_prefix, str) or any(c.isspace() for c in self.token_prefix):
             raise ValueError(f"token_prefix must be a string without whitespace, got {self.token_prefix!r}")
         for name in ("run_duration", "visibility_delay"):

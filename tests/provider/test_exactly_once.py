@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 from airflow.sdk import DAG
 from airflow.timetables.interval import CronDataIntervalTimetable
 from dagtest import task_states, xcom
+from tries import DictStore, submit_once
 
 from airflow_flowrun.emulator import FILE_FLOW_ID
 from airflow_flowrun.operators.flow_run import AdobeFileFlowRunOperator
-from airflow_flowrun.submission import RunSubmitter
+from airflow_flowrun.submission import RunSubmitter, mark_finished
 
 DAY = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -81,58 +81,29 @@ def test_without_a_task_state_store_the_retry_adopts_by_lookup(emu, run_dag, mon
     assert len(emu.runs(FILE_FLOW_ID)) == 1
 
 
-class DictStore:
-    """The ``task_state_store`` accessor's interface over a dict (dag.test() deletes, not clears, a run)."""
-
-    def __init__(self) -> None:
-        self.values: dict = {}
-
-    def get(self, key, default=None):
-        return self.values.get(key, default)
-
-    def set(self, key, value, **_):
-        self.values[key] = value
-
-
 WINDOW = (int(DAY.timestamp()), int(DAY.timestamp()) + 3600)
 
 
-def submitter(store, started: datetime) -> RunSubmitter:
-    import logging
-
-    from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
-
-    context = {"task_state_store": store, "dag_run": SimpleNamespace(start_date=started)}
-    return RunSubmitter(
-        AdobeFlowServiceHook(), context, flow_id=FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1],
-        log=logging.getLogger("test"),
-    )  # fmt: skip
-
-
-def create():
-    from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
-
-    return lambda earlier_runs: AdobeFlowServiceHook().create_run(
-        FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1], earlier_runs=earlier_runs
-    )
+def submit(store, started: datetime):
+    return submit_once(store, started, FILE_FLOW_ID, WINDOW)
 
 
 def test_clearing_a_succeeded_task_ingests_the_window_again(emu):
     store, started = DictStore(), datetime.now(UTC) - timedelta(minutes=5)
-    first = submitter(store, started).obtain(create())
-    submitter(store, started).mark_finished(first.run_id)  # the try succeeded
-    again = submitter(store, started).obtain(create())  # the user cleared the task
+    first = submit(store, started)
+    mark_finished(store, first.run_id)  # the try succeeded
+    again = submit(store, started)  # the user cleared the task
     assert (first.how, again.how) == ("created", "created")
     assert len(emu.runs(FILE_FLOW_ID)) == 2
 
 
 def test_clearing_with_a_lost_answer_creates_the_new_run_and_does_not_take_the_old_one(emu):
     store, started = DictStore(), datetime.now(UTC) - timedelta(minutes=5)
-    first = submitter(store, started).obtain(create())
-    submitter(store, started).mark_finished(first.run_id)
+    first = submit(store, started)
+    mark_finished(store, first.run_id)
     emu.visibility_delay = 1.0  # the new run is listed late, the first one (seconds old) already
     emu.inject("commit_then_502", method="POST", path="/runs$", nth=[1])
-    again = submitter(store, started).obtain(create())
+    again = submit(store, started)
     assert again.how == "adopted"  # the run its own POST created, found by lookup
     assert again.run_id != first.run_id
     assert len(emu.runs(FILE_FLOW_ID)) == 2
@@ -141,16 +112,16 @@ def test_clearing_with_a_lost_answer_creates_the_new_run_and_does_not_take_the_o
 
 def test_a_try_that_died_re_attaches_instead(emu):
     store, started = DictStore(), datetime.now(UTC) - timedelta(minutes=5)
-    first = submitter(store, started).obtain(create())
-    again = submitter(store, started).obtain(create())  # no mark_finished: the try died
+    first = submit(store, started)
+    again = submit(store, started)  # no mark_finished: the try died
     assert (again.run_id, again.how) == (first.run_id, "reattached")
     assert len(emu.runs(FILE_FLOW_ID)) == 1
 
 
 def test_runs_from_before_this_dag_run_began_are_not_adopted(emu):
-    old = submitter(None, datetime.now(UTC) - timedelta(minutes=5)).obtain(create())
-    fresh = submitter(None, datetime.now(UTC) + timedelta(minutes=2)).obtain(create())
-    adopted = submitter(None, datetime.now(UTC) - timedelta(minutes=1)).obtain(create())
+    old = submit(None, datetime.now(UTC) - timedelta(minutes=5))
+    fresh = submit(None, datetime.now(UTC) + timedelta(minutes=2))
+    adopted = submit(None, datetime.now(UTC) - timedelta(minutes=1))
     assert (old.how, fresh.how, adopted.how) == ("created", "created", "adopted")
     assert adopted.run_id == fresh.run_id
     assert fresh.run_id != old.run_id

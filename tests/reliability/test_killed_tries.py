@@ -7,19 +7,17 @@ failure names its cause.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from reliability.crashes import BEFORE_PERSIST, MID_WAIT, SimulatedCrash, simulated_crashes
 from reliability.soak import FIRST_WINDOW_START, MODES, SOAK_CONN_ID, SoakConfig, SoakFlow, SoakTask, build_soak_dag
+from tries import DictStore, submit_once
 
 from airflow_flowrun.emulator import FILE_FLOW_ID
-from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
-from airflow_flowrun.submission import RunSubmitter
+from airflow_flowrun.submission import RunSubmitter, mark_finished
 
 WINDOW = (FIRST_WINDOW_START, FIRST_WINDOW_START + 3600)
 
@@ -91,47 +89,21 @@ def test_try_killed_before_persisting_the_replacement_of_a_failed_run_adopts_the
     assert statuses == ["failed", "success"], "the window must have one failed run and one replacement"
 
 
-class DictStore:
-    """The ``task_state_store`` interface over a dict, surviving across tries as the real one does."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any, **_: Any) -> None:
-        self.values[key] = value
-
-
 def test_re_ingest_of_a_cleared_task_killed_before_persist_adopts_the_new_run_not_the_old_one(emu):
     """A user clears a succeeded task to ingest its window again; that try dies right after creating
     the new run. The next try must take the new run: neither the old one nor a third run, even while
     the new run is not listed yet and the old one, seconds old, is."""
-    hook = AdobeFlowServiceHook()
-    store = DictStore()
-    context = {"task_state_store": store, "dag_run": SimpleNamespace(start_date=datetime.now(UTC))}
-
-    def try_once() -> Any:
-        submitter = RunSubmitter(
-            hook, context, flow_id=FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1], log=logging.getLogger()
-        )
-        return submitter, submitter.obtain(
-            lambda earlier_runs: hook.create_run(
-                FILE_FLOW_ID, window_start=WINDOW[0], window_end=WINDOW[1], earlier_runs=earlier_runs
-            )
-        )
-
-    first_try, old = try_once()
-    first_try.mark_finished(old.run_id)  # the task succeeded; then the user clears it
+    store, started = DictStore(), datetime.now(UTC)
+    old = submit_once(store, started, FILE_FLOW_ID, WINDOW)
+    mark_finished(store, old.run_id)  # the task succeeded; then the user clears it
     emu.visibility_delay = 1.2  # longer than the next try takes to look, shorter than its patience (1.5 s)
     time.sleep(1.2)  # the old run is listed again, the new one will not be at first
     with (
         simulated_crashes(mid_wait=set(), before_persist={(FILE_FLOW_ID, *WINDOW)}) as ledger,
         pytest.raises(SimulatedCrash),
     ):
-        try_once()
-    _, taken = try_once()
+        submit_once(store, started, FILE_FLOW_ID, WINDOW)
+    taken = submit_once(store, started, FILE_FLOW_ID, WINDOW)
 
     runs = emu.runs(FILE_FLOW_ID)
     assert ledger.happened[BEFORE_PERSIST] == {(FILE_FLOW_ID, *WINDOW)}
