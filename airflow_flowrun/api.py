@@ -12,12 +12,15 @@ from typing import Any
 from urllib.parse import urljoin, urlparse
 
 from airflow_flowrun.exceptions import FlowServiceError, FlowServiceFatalError, InvalidParameterError
-from airflow_flowrun.retry import RETRYABLE_STATUSES, parse_retry_after
+from airflow_flowrun.retry import is_fatal_status, parse_retry_after
 from airflow_flowrun.validation import resolve_window, to_epoch_seconds, validate_uuid
 
 RUNS = "/runs"
 #: Flow Service pages hold at most 100 runs, and an any-of filter reads at most this many ids at once.
 MAX_PAGE = 100
+#: Our clock and Flow Service's may differ this much: every comparison of our times with a run's
+#: ``createdAt`` (the window lookups of the hook and of a later try) starts this much earlier.
+CLOCK_SKEW_MS = 30_000
 
 
 def run_path(run_id: str) -> str:
@@ -52,17 +55,23 @@ def build_run_body(
     return {"flowId": flow_id, "params": params}
 
 
-def parse_created_run(body: Any) -> dict[str, Any]:
+def parse_created_run(body: Any, *, status: int | None = None, url: str | None = None) -> dict[str, Any]:
     """``{"id", "etag"}`` from any of the three documented ``POST /runs`` answers.
 
     The tutorial shows ``{"items": [{"id", "etag"}]}``, the OpenAPI spec a bare ``{"id", "etag"}``,
     an older draft the whole run object.
+
+    :param status: the answer's HTTP status, carried by the error: a 2xx without a run id may
+        still have created a run
+    :param url: the URL the body came from, for the error
     """
     candidate = body
     if isinstance(body, dict) and isinstance(body.get("items"), list) and body["items"]:
         candidate = body["items"][0]
     if not isinstance(candidate, dict) or not isinstance(candidate.get("id"), str):
-        raise FlowServiceError(f"POST /runs answered without a run id: {json.dumps(body)[:300]}")
+        raise FlowServiceError(
+            f"POST /runs answered without a run id: {json.dumps(body)[:300]}", status=status, method="POST", url=url
+        )
     return {"id": candidate["id"], "etag": candidate.get("etag")}
 
 
@@ -134,11 +143,42 @@ def matches_window(run: dict[str, Any], window_start: int, window_end: int, crea
         return True
 
 
+def json_answer(body: bytes, status: int, *, method: str, url: str) -> Any:
+    """A 2xx answer's JSON (``{}`` when empty).
+
+    :raises FlowServiceError: naming the call and the first bytes of a body that is not JSON
+        (a proxy's HTML page, an answer cut short); retryable, as is "no answer"
+    """
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise FlowServiceError(
+            f"answered with a body that is not JSON: {body[:200]!r}", status=status, method=method, url=url
+        ) from None
+
+
+def read_answer(status: int, body: bytes, headers: Any, *, method: str, url: str) -> Any:
+    """What a call answered: the JSON of a 2xx (see :func:`json_answer`), else the error (:func:`error_from_answer`)."""
+    if 200 <= status < 300:
+        return json_answer(body, status, method=method, url=url)
+    raise error_from_answer(status, body.decode(errors="replace"), headers, method=method, url=url)
+
+
+def no_answer(error: BaseException, *, method: str, url: str) -> FlowServiceError:
+    """The error for a call that got no (complete) answer: refused, timed out, or cut mid-answer."""
+    detail = str(error)[:200]
+    reason = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    return FlowServiceError(f"no answer ({reason})", method=method, url=url)
+
+
 def error_from_answer(status: int, text: str, headers: Any, *, method: str, url: str) -> FlowServiceError:
     """The exception for a non-2xx answer of IMS, the Platform gateway or Flow Service.
 
     Reads the three error shapes (Flow Service ``type``/``report``, gateway ``error_code``, IMS
-    ``error``); 4xx answers other than 429 become :class:`FlowServiceFatalError`.
+    ``error``); answers no retry can change (see :func:`~airflow_flowrun.retry.is_fatal_status`:
+    4xx other than 408 and 429) become :class:`FlowServiceFatalError`.
     """
     try:
         body = json.loads(text) if text else {}
@@ -161,7 +201,7 @@ def error_from_answer(status: int, text: str, headers: Any, *, method: str, url:
     )
     request_id = (headers.get("x-request-id") if headers else None) or report.get("request-id")
     retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
-    cls = FlowServiceError if status >= 500 or status in RETRYABLE_STATUSES else FlowServiceFatalError
+    cls = FlowServiceFatalError if is_fatal_status(status) else FlowServiceError
     return cls(
         str(message),
         status=status,

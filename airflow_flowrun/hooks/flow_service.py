@@ -8,28 +8,34 @@ from typing import Any
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
-from airflow.sdk.log import mask_secret
 
 from airflow_flowrun import api
-from airflow_flowrun.auth import TOKEN_CACHE, parse_token_answer
+from airflow_flowrun.auth import ImsBearerAuth, parse_token_answer
 from airflow_flowrun.connection import DEFAULT_CONN_ID, AepConnectionSettings
 from airflow_flowrun.exceptions import FlowServiceError
-from airflow_flowrun.retry import RetryPolicy
+from airflow_flowrun.retry import PossiblyCommittedError, RetryPolicy, is_retryable, may_have_committed
 
-#: Our clock and Flow Service's may differ this much when comparing our times with ``createdAt``.
-CLOCK_SKEW_MS = 10_000
-#: After a POST /runs whose answer was lost, look for the run it may have created this long before re-sending.
+#: After a POST /runs whose answer was lost, look this long for the run it may have created.
 LOST_ANSWER_GRACE = 8.0
+#: What ``requests`` raises when no answer, or no complete answer, came: all mean "no answer".
+NO_ANSWER_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 
 class AdobeFlowServiceHook(HttpHook):
     """Talk to Adobe Experience Platform Flow Service with an OAuth Server-to-Server credential.
 
-    Built on the HTTP provider's :class:`HttpHook`, with its Basic auth replaced by an IMS bearer
-    token (cached per process, refreshed before expiry, re-fetched once on a 401), the Platform
-    headers on every call, one keep-alive session reused for the hook's life, a finite timeout on
-    every request and one retry rule (:class:`~airflow_flowrun.retry.RetryPolicy`). Connection extras
-    configure the hook; none is sent as an HTTP header.
+    Built on the HTTP provider's :class:`HttpHook` as its users expect: its Basic auth replaced by
+    :class:`~airflow_flowrun.auth.ImsBearerAuth` (``auth_type``: the process's IMS token, refreshed
+    before expiry), one keep-alive session carrying the Platform headers, and ``run`` left as
+    ``HttpHook.run`` (a ``requests.Response``; ``AirflowException`` on an HTTP error). The Flow
+    Service methods add a finite timeout and one retry rule
+    (:class:`~airflow_flowrun.retry.RetryPolicy`) to every call, and repeat a call once when the
+    gateway refuses the token. Connection extras configure the hook; none is sent as an HTTP header.
 
     :param aep_conn_id: an ``aep`` connection (see the README for its fields)
     :param retry_policy: override the class default :attr:`retry_policy`
@@ -43,7 +49,7 @@ class AdobeFlowServiceHook(HttpHook):
     lost_answer_grace = LOST_ANSWER_GRACE
 
     def __init__(self, aep_conn_id: str = DEFAULT_CONN_ID, *, retry_policy: RetryPolicy | None = None) -> None:
-        super().__init__(method="GET", http_conn_id=aep_conn_id)
+        super().__init__(method="GET", http_conn_id=aep_conn_id, auth_type=ImsBearerAuth)
         self.aep_conn_id = aep_conn_id
         if retry_policy is not None:
             self.retry_policy = retry_policy
@@ -62,27 +68,25 @@ class AdobeFlowServiceHook(HttpHook):
     def get_conn(
         self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
     ) -> requests.Session:
-        """The hook's one ``requests.Session`` (keep-alive), created on first use."""
+        """The hook's one keep-alive session (Platform headers, bearer-token auth), created on first use.
+
+        :param headers: not added to the shared session, so they never leak into later calls:
+            ``run`` sends them with its own request only
+        :param extra_options: request options of the next ``run`` (``timeout`` defaults to the
+            connection's, ``allow_redirects`` to False: credentials never follow a redirect)
+        """
+        settings = self.settings
+        self.merged_extra = {"timeout": settings.timeout, "allow_redirects": False, **(extra_options or {})}
         if self._session is None:
             session = requests.Session()
-            session.headers.update(self.settings.platform_headers())
-            self._session = self._configure_session_from_mount_adapters(session)
-        if headers:
-            self._session.headers.update(headers)
+            session.headers.update(settings.platform_headers())
+            session.auth = self.auth_type(settings.token_cache_key, self._fetch_token)
+            adapter = self.adapter or self.keep_alive_adapter
+            if adapter is not None:
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+            self._session = session
         return self._session
-
-    def run(
-        self,
-        endpoint: str | None = None,
-        data: dict[str, Any] | str | None = None,
-        headers: dict[str, Any] | None = None,
-        extra_options: dict[str, Any] | None = None,
-        **request_kwargs: Any,
-    ) -> Any:
-        """``HttpHook.run`` compatibility: call a Flow Service path with this hook's auth and retries."""
-        params = data if self.method == "GET" else None
-        payload = request_kwargs.pop("json", None) if self.method != "GET" else None
-        return self.call(self.method, "/" + (endpoint or "").lstrip("/"), params=params, json=payload)
 
     # -- Flow Service ---------------------------------------------------------------------------
 
@@ -98,11 +102,13 @@ class AdobeFlowServiceHook(HttpHook):
     ) -> dict[str, Any]:
         """Create an on-demand run of ``flow_id`` for ``[window_start, window_end)``.
 
-        POST /runs is not idempotent, so it is never blindly re-sent: when an attempt gets no answer
-        or a 500/502/504, the flow's runs created since the first attempt (less a clock skew) are
-        searched for one with this window (for up to :attr:`lost_answer_grace` seconds, as a new
-        run can take a moment to become visible) and that run is returned instead of creating a
-        second one, whatever its status: a run that failed already is still the run this call made.
+        POST /runs is not idempotent, so it is never re-sent once it may have been carried out.
+        Refusals before any work (429, 503) are retried as :attr:`retry_policy` says. After no
+        answer, a 500/502/504 or a 2xx that cannot be read, the flow's runs created since this call
+        (less :data:`~airflow_flowrun.api.CLOCK_SKEW_MS`) are searched for one with this window for
+        up to :attr:`lost_answer_grace` seconds, and that run is returned, whatever its status. If
+        none shows up (listings can lag), :class:`PossiblyCommittedError` is raised: retryable, the
+        POST is not sent again in this try, and the next try looks the run up.
 
         :param earlier_runs: ids of runs for this window that predate this call (an earlier try's);
             a lost answer is never taken for one of them
@@ -115,27 +121,18 @@ class AdobeFlowServiceHook(HttpHook):
             start_time=start_time,
             delta_column=delta_column,
         )
-        params = body["params"]
-        since_ms = int(time.time() * 1000) - CLOCK_SKEW_MS
-        retries = self.retry_policy.retries()
-        while True:
-            try:
-                return api.parse_created_run(self.call("POST", api.RUNS, json=body, retry=False))
-            except FlowServiceError as err:
-                if not self.retry_policy.is_retryable_status(err.status):
-                    raise
-                existing = (
-                    self._await_lost_run(body["flowId"], params, since_ms, frozenset(earlier_runs))
-                    if _may_have_committed(err)
-                    else None
-                )
-                if existing is not None:
-                    self.log.warning("POST /runs failed (%s) but had created run %s: using it", err, existing["id"])
-                    return {"id": existing["id"], "etag": existing.get("etag"), "adopted": True}
-                retry_number = next(retries, None)
-                if retry_number is None:
-                    raise
-                self._sleep_before_retry(retry_number, err)
+        url = self.settings.flow_service_url + api.RUNS
+        since_ms = int(time.time() * 1000) - api.CLOCK_SKEW_MS
+        try:
+            answer = self._call(
+                "POST", url, json=body, policy=self.retry_policy,
+                retry_if=lambda err: is_retryable(err) and not _lost_post(err, url),
+            )  # fmt: skip
+            return api.parse_created_run(answer, url=url)
+        except FlowServiceError as err:
+            if not _lost_post(err, url):
+                raise
+            return self._adopt_lost_run(err, body, since_ms, frozenset(earlier_runs))
 
     def find_window_run(
         self,
@@ -195,7 +192,7 @@ class AdobeFlowServiceHook(HttpHook):
         yield from self._paged(api.RUNS, {"property": expressions, "orderby": orderby, "limit": api.MAX_PAGE})
 
     def retrigger_run(self, run_id: str) -> dict[str, Any]:
-        """Re-run a failed run with its original window (``op=re-trigger``)."""
+        """Re-run a failed run with its original window (``op=re-trigger``); returns the action's answer."""
         return self.call("POST", f"{api.run_path(run_id)}/action", params={"op": "re-trigger"}, retry=False)
 
     def test_connection(self) -> tuple[bool, str]:
@@ -219,87 +216,77 @@ class AdobeFlowServiceHook(HttpHook):
         retry: bool = True,
         url: str | None = None,
     ) -> Any:
-        """One Flow Service call with the bearer token, retried as :attr:`retry_policy` says.
+        """One Flow Service call with the bearer token; its JSON answer.
 
-        A 401 drops the cached token and repeats the call once with a new one (not counted as a retry).
+        Retried as :attr:`retry_policy` says (no retries with ``retry=False``); a 401 drops the
+        token and repeats the call once with a new one (not counted as a retry).
+
+        :param url: a full URL of Flow Service's origin instead of ``path`` (a next page)
         """
         url = url or self.settings.flow_service_url + path
+        policy = self.retry_policy if retry else self.retry_policy.single_attempt()
+        return self._call(method, url, params=params, json=json, policy=policy)
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        policy: RetryPolicy,
+        params: Any = None,
+        json: Any = None,
+        retry_if: Callable[[BaseException], bool] = is_retryable,
+    ) -> Any:
+        attempts = policy.retrying(self.log, url=url, retry_if=retry_if)
+        return attempts(self._request_json, method, url, params=params, json=json)
+
+    def _request_json(
+        self, method: str, url: str, *, params: Any = None, json: Any = None, timeout: float | None = None
+    ) -> Any:
+        """One attempt on the shared session: its answer's JSON, or the error it amounts to."""
         session = self.get_conn()
-        retries = self.retry_policy.retries()
-        refreshed = False
-        while True:
-            token = self._access_token()
-            try:
-                answer = session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    timeout=self.settings.timeout,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                err = FlowServiceError(f"no answer ({type(exc).__name__})", method=method, url=url)
-            else:
-                if answer.status_code == 401 and not refreshed:
-                    TOKEN_CACHE.invalidate(self.settings.token_cache_key, token)
-                    refreshed = True
-                    continue
-                if answer.ok:
-                    return answer.json() if answer.content else {}
-                err = api.error_from_answer(answer.status_code, answer.text, answer.headers, method=method, url=url)
-            retry_number = next(retries, None) if retry and self.retry_policy.is_retryable_status(err.status) else None
-            if retry_number is None:
-                raise err
-            self._sleep_before_retry(retry_number, err)
+        return _exchange(
+            lambda: session.request(
+                method, url, params=params, json=json, timeout=timeout or self.settings.timeout, allow_redirects=False
+            ),
+            method=method,
+            url=url,
+        )
 
-    def _access_token(self) -> str:
+    def _fetch_token(self, timeout: float | None = None) -> tuple[str, float]:
+        """One IMS token request, retried (when at all) with the call it serves."""
         settings = self.settings
-        token = TOKEN_CACHE.get(settings.token_cache_key)
-        if token is not None:
-            return token
-        with TOKEN_CACHE.thread_lock:
-            token = TOKEN_CACHE.get(settings.token_cache_key)
-            if token is None:
-                token, expires_in = self._fetch_token()
-                mask_secret(token)
-                TOKEN_CACHE.put(settings.token_cache_key, token, expires_in)
-            return token
+        url = settings.ims_token_url
+        answer = _exchange(
+            lambda: requests.post(
+                url, data=settings.token_form(), timeout=timeout or settings.timeout, allow_redirects=False
+            ),
+            method="POST",
+            url=url,
+        )
+        return parse_token_answer(answer, url=url)
 
-    def _fetch_token(self) -> tuple[str, float]:
-        url = self.settings.ims_token_url
-        retries = self.retry_policy.retries()
-        while True:
-            try:
-                answer = requests.post(url, data=self.settings.token_form(), timeout=self.settings.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                err = FlowServiceError(f"IMS gave no answer ({type(exc).__name__})", method="POST", url=url)
-            else:
-                if answer.ok:
-                    return parse_token_answer(answer.json(), url=url)
-                err = api.error_from_answer(answer.status_code, answer.text, answer.headers, method="POST", url=url)
-            retry_number = next(retries, None) if self.retry_policy.is_retryable_status(err.status) else None
-            if retry_number is None:
-                raise err
-            self._sleep_before_retry(retry_number, err)
-
-    def _sleep_before_retry(self, retry_number: int, err: FlowServiceError) -> None:
-        delay = self.retry_policy.delay(retry_number, err.retry_after)
-        self.log.warning("%s; retry %d in %.1f s", err, retry_number, delay)
-        time.sleep(delay)
-
-    def _await_lost_run(
-        self, flow_id: str, params: dict[str, Any], since_ms: int, earlier_runs: frozenset[str]
-    ) -> dict[str, Any] | None:
+    def _adopt_lost_run(
+        self, lost: FlowServiceError, body: dict[str, Any], since_ms: int, earlier_runs: frozenset[str]
+    ) -> dict[str, Any]:
+        """The run made by a POST whose answer was lost, if a short lookup finds it (see :meth:`create_run`)."""
+        window = body["params"]["windowStartTime"], body["params"]["windowEndTime"]
         try:
-            return self.find_window_run(
-                flow_id, params["windowStartTime"], params["windowEndTime"],
-                created_after_ms=since_ms, patience=self.lost_answer_grace,
+            run = self.find_window_run(
+                body["flowId"], *window, created_after_ms=since_ms, patience=self.lost_answer_grace,
                 accept=lambda run: run.get("id") not in earlier_runs,
             )  # fmt: skip
         except FlowServiceError as err:
             self.log.warning("Could not look for the run a lost POST may have created (%s)", err)
-            return None
+            run = None
+        if run is None:
+            raise PossiblyCommittedError(
+                f"{lost.message}. The POST may have created a run that is not listed yet: it is not sent again "
+                "in this try, and the next try looks the run up",
+                status=lost.status, code=lost.code, request_id=lost.request_id, method="POST", url=lost.url,
+            ) from lost  # fmt: skip
+        self.log.warning("POST /runs failed (%s) but had created run %s: using it", lost, run["id"])
+        return {"id": run["id"], "etag": run.get("etag"), "adopted": True}
 
     def _paged(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         items, next_href = api.page_items(self.call("GET", path, params=params))
@@ -310,6 +297,15 @@ class AdobeFlowServiceHook(HttpHook):
             yield from items
 
 
-def _may_have_committed(err: FlowServiceError) -> bool:
-    """No answer, 500, 502 or 504: the POST may have created the run. 429 and 503 were refused before."""
-    return err.status in (None, 500, 502, 504)
+def _lost_post(err: BaseException, url: str) -> bool:
+    """Whether a ``POST`` to ``url`` failed in a way that may have carried it out (its answer lost)."""
+    return isinstance(err, FlowServiceError) and err.url == url and may_have_committed(err)
+
+
+def _exchange(send: Callable[[], requests.Response], *, method: str, url: str) -> Any:
+    """Send one request: the answer's JSON, or the :class:`FlowServiceError` it amounts to."""
+    try:
+        answer = send()
+    except NO_ANSWER_ERRORS as exc:
+        raise api.no_answer(exc, method=method, url=url) from exc
+    return api.read_answer(answer.status_code, answer.content, answer.headers, method=method, url=url)

@@ -10,8 +10,6 @@ aiohttp is imported by this module only, which operators never import at DAG-par
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -29,6 +27,9 @@ from airflow_flowrun.validation import validate_uuid
 
 #: Simultaneous HTTP connections of one hook; a batched poller needs few (one call reads 100 runs).
 CONNECTION_LIMIT = 32
+#: What aiohttp raises when no answer, or no complete answer, came (refused, reset, cut mid-body,
+#: timed out): all mean "no answer".
+NO_ANSWER_ERRORS = (aiohttp.ClientError, TimeoutError)
 
 
 class AdobeFlowServiceAsyncHook(BaseHook):
@@ -38,9 +39,10 @@ class AdobeFlowServiceAsyncHook(BaseHook):
     keep-alive :class:`aiohttp.ClientSession`, opened on first use and closed on exit. The access
     token is the process-wide one of :data:`~airflow_flowrun.auth.TOKEN_CACHE`, fetched under the
     event loop's lock so that concurrent callers wait for one IMS request; a 401 drops it and repeats
-    the call once. Failures retry as :attr:`retry_policy` says (429, 5xx, no answer; ``Retry-After``
-    honoured) and surface as :class:`~airflow_flowrun.exceptions.FlowServiceError` (or its fatal
-    subclass for other 4xx).
+    the call once. Failures retry as :attr:`retry_policy` says, by the rule the sync hook follows
+    (:func:`~airflow_flowrun.retry.is_retryable`: no answer, a cut or unreadable answer, 408, 429,
+    500, 502, 503, 504; ``Retry-After`` honoured) and surface as
+    :class:`~airflow_flowrun.exceptions.FlowServiceError` (or its fatal subclass for other 4xx).
 
     :param aep_conn_id: an ``aep`` connection
     :param retry_policy: override the class default :attr:`retry_policy`
@@ -67,7 +69,6 @@ class AdobeFlowServiceAsyncHook(BaseHook):
             self.retry_policy = retry_policy
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
-        self._headers: dict[str, str] = {}
 
     async def __aenter__(self) -> AdobeFlowServiceAsyncHook:
         return self
@@ -108,43 +109,37 @@ class AdobeFlowServiceAsyncHook(BaseHook):
     # -- HTTP -----------------------------------------------------------------------------------
 
     async def call(self, method: str, path: str, *, params: Any = None, json: Any = None, retry: bool = True) -> Any:
-        """One Flow Service call with the bearer token, retried as :attr:`retry_policy` says.
+        """The JSON answer of one Flow Service call, as the sync hook's ``call`` gives it: same retries, same repeat."""
+        url = (await self.settings()).flow_service_url + path
+        policy = self.retry_policy if retry else self.retry_policy.single_attempt()
+        attempts = policy.async_retrying(self.log, url=url)
+        return await attempts(self._request_json, method, url, params=params, json=json)
 
-        A 401 drops the cached token and repeats the call once with a new one (not counted as a retry).
-        """
+    async def _request_json(self, method: str, url: str, *, params: Any = None, json: Any = None) -> Any:
+        """One attempt: the answer's JSON, or the error it amounts to; a 401 drops the token it was sent with."""
         settings = await self.settings()
+        token = await self._access_token()
+        headers = {**settings.platform_headers(), "Authorization": f"Bearer {token}"}
+        try:
+            return await self._exchange(method, url, params=params, json=json, headers=headers)
+        except FlowServiceError as err:
+            if err.status == 401:
+                TOKEN_CACHE.invalidate(settings.token_cache_key, token)
+            raise
+
+    async def _exchange(self, method: str, url: str, **request: Any) -> Any:
+        """Send one request on the hook's session: the answer's JSON, or the error it amounts to."""
         session = await self._open_session()
-        url = settings.flow_service_url + path
-        retries = self.retry_policy.retries()
-        refreshed = False
-        while True:
-            token = await self._access_token()
-            headers = {**self._headers, "Authorization": f"Bearer {token}"}
-            try:
-                async with session.request(method, url, params=params, json=json, headers=headers) as answer:
-                    status, body = answer.status, await answer.read()
-                    answer_headers = answer.headers
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                err = FlowServiceError(f"no answer ({type(exc).__name__})", method=method, url=url)
-            else:
-                if status == 401 and not refreshed:
-                    TOKEN_CACHE.invalidate(settings.token_cache_key, token)
-                    refreshed = True
-                    continue
-                if 200 <= status < 300:
-                    return _json_body(body, status, method=method, url=url)
-                err = api.error_from_answer(
-                    status, body.decode(errors="replace"), answer_headers, method=method, url=url
-                )
-            retry_number = next(retries, None) if retry and self.retry_policy.is_retryable_status(err.status) else None
-            if retry_number is None:
-                raise err
-            await self._sleep_before_retry(retry_number, err)
+        try:
+            async with session.request(method, url, allow_redirects=False, **request) as answer:
+                status, body, headers = answer.status, await answer.read(), answer.headers
+        except NO_ANSWER_ERRORS as exc:
+            raise api.no_answer(exc, method=method, url=url) from exc
+        return api.read_answer(status, body, headers, method=method, url=url)
 
     async def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             settings = await self.settings()
-            self._headers = settings.platform_headers()
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=settings.timeout),
                 connector=aiohttp.TCPConnector(limit=CONNECTION_LIMIT),
@@ -165,41 +160,7 @@ class AdobeFlowServiceAsyncHook(BaseHook):
             return token
 
     async def _fetch_token(self) -> tuple[str, float]:
+        """One IMS token request, retried (when at all) with the call it serves."""
         settings = await self.settings()
-        session = await self._open_session()
         url = settings.ims_token_url
-        retries = self.retry_policy.retries()
-        while True:
-            try:
-                async with session.post(url, data=settings.token_form()) as answer:
-                    status, body = answer.status, await answer.read()
-                    answer_headers = answer.headers
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                err = FlowServiceError(f"IMS gave no answer ({type(exc).__name__})", method="POST", url=url)
-            else:
-                if 200 <= status < 300:
-                    return parse_token_answer(_json_body(body, status, method="POST", url=url), url=url)
-                err = api.error_from_answer(
-                    status, body.decode(errors="replace"), answer_headers, method="POST", url=url
-                )
-            retry_number = next(retries, None) if self.retry_policy.is_retryable_status(err.status) else None
-            if retry_number is None:
-                raise err
-            await self._sleep_before_retry(retry_number, err)
-
-    async def _sleep_before_retry(self, retry_number: int, err: FlowServiceError) -> None:
-        delay = self.retry_policy.delay(retry_number, err.retry_after)
-        self.log.warning("%s; retry %d in %.1f s", err, retry_number, delay)
-        await asyncio.sleep(delay)
-
-
-def _json_body(body: bytes, status: int, *, method: str, url: str) -> Any:
-    """A 2xx answer's JSON (``{}`` when empty); a body that is not JSON is an error naming the call."""
-    if not body:
-        return {}
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise FlowServiceError(
-            f"answered with a body that is not JSON: {body[:200]!r}", status=status, method=method, url=url
-        ) from None
+        return parse_token_answer(await self._exchange("POST", url, data=settings.token_form()), url=url)

@@ -167,12 +167,16 @@ def test_window_lookup_checks_creation_time_itself(aep_emulator, monkeypatch):
     assert hook.find_window_run(FILE_FLOW_ID, start, end, created_after_ms=created_at) is None
 
 
-def test_dropped_post_before_commit_is_resent(aep_emulator, monkeypatch):
+def test_dropped_post_is_not_resent_within_the_try(aep_emulator, monkeypatch):
+    # The client cannot tell a POST dropped before commit from one dropped after: it never re-sends.
     monkeypatch.setattr(AdobeFlowServiceHook, "lost_answer_grace", 0.2)
     aep_emulator.inject("drop", method="POST", path="/runs$", max_count=1)
-    created = AdobeFlowServiceHook().create_run(FILE_FLOW_ID, **WINDOW)
-    assert [run["id"] for run in aep_emulator.runs(FILE_FLOW_ID)] == [created["id"]]
-    assert len(flow_service_requests(aep_emulator, "POST")) == 2
+    with pytest.raises(FlowServiceError, match="not sent again in this try") as info:
+        AdobeFlowServiceHook().create_run(FILE_FLOW_ID, **WINDOW)
+    assert not isinstance(info.value, FlowServiceFatalError)
+    assert info.value.possibly_committed is True
+    assert aep_emulator.runs(FILE_FLOW_ID) == []
+    assert len(flow_service_requests(aep_emulator, "POST")) == 1
 
 
 def test_list_runs_follows_next_links_across_pages(aep_emulator):

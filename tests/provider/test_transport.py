@@ -1,0 +1,170 @@
+"""The sync hook's transport over real loopback HTTP: one retry rule, HttpHook as its users expect,
+and no second run after a lost POST answer.
+
+Odd answers the emulator cannot give (a body cut short, HTML on a 200) come
+from a small scripted server of our own (``tests/scripted_server.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+import pytest
+import requests
+import tenacity
+from airflow.sdk.exceptions import AirflowException
+from scripted_server import CUT, ScriptedServer, json_answer, text_answer
+
+from airflow_flowrun import api
+from airflow_flowrun.emulator import FILE_FLOW_ID, TABLE_FLOW_ID
+from airflow_flowrun.exceptions import FlowServiceError, FlowServiceFatalError
+from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
+from airflow_flowrun.retry import RetryPolicy
+
+FLOW_ID = "5c0a5bd1-7c3e-4f0e-9d6b-0f1e2d3c4b5a"
+FLOWS = "/data/foundation/flowservice/flows"
+RUNS = "/data/foundation/flowservice/runs"
+WINDOW = {"window_start": 1795824000, "window_end": 1795827600}
+
+
+@pytest.fixture
+def scripted(monkeypatch, token_cache):
+    """A scripted gateway + IMS, set as connection ``aep_scripted``."""
+    with ScriptedServer() as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AEP_SCRIPTED", server.connection())
+        yield server
+
+
+def flow_service_requests(emu, method=None):
+    return [r for r in emu.requests if r.path.startswith("/data/foundation/flowservice") and method in (None, r.method)]
+
+
+# -- one retry rule ------------------------------------------------------------------------------
+
+
+def test_answer_cut_mid_body_is_retried(scripted):
+    scripted.script(f"{FLOWS}/{FLOW_ID}", CUT, json_answer({"items": [{"id": FLOW_ID}]}))
+    assert AdobeFlowServiceHook("aep_scripted").get_flow(FLOW_ID)["id"] == FLOW_ID
+    assert len(scripted.requests_to(f"{FLOWS}/{FLOW_ID}")) == 2
+
+
+def test_408_is_retried(aep_emulator):
+    aep_emulator.inject("status", status=408, method="GET", max_count=1)
+    assert AdobeFlowServiceHook().get_flow(TABLE_FLOW_ID)["id"] == TABLE_FLOW_ID
+    assert [r.status for r in flow_service_requests(aep_emulator)] == [408, 200]
+
+
+def test_non_json_success_body_is_retried(scripted):
+    scripted.script(f"{FLOWS}/{FLOW_ID}", text_answer("<html>proxy</html>"), json_answer({"items": [{"id": FLOW_ID}]}))
+    assert AdobeFlowServiceHook("aep_scripted").get_flow(FLOW_ID)["id"] == FLOW_ID
+    assert len(scripted.requests_to(f"{FLOWS}/{FLOW_ID}")) == 2
+
+
+def test_non_json_success_body_is_a_flow_service_error_naming_the_call(scripted):
+    scripted.script(f"{FLOWS}/{FLOW_ID}", text_answer("<html><body>Gateway maintenance</body></html>"))
+    with pytest.raises(FlowServiceError) as info:
+        AdobeFlowServiceHook("aep_scripted").get_flow(FLOW_ID)
+    assert not isinstance(info.value, FlowServiceFatalError), "retryable, as no answer is"
+    text = str(info.value)
+    for part in ("GET", f"{FLOWS}/{FLOW_ID}", "HTTP 200", "not JSON", "<html><body>Gateway"):
+        assert part in text
+    assert len(scripted.requests_to(f"{FLOWS}/{FLOW_ID}")) == AdobeFlowServiceHook.retry_policy.max_attempts
+
+
+def test_retry_after_is_honoured_and_capped(aep_emulator, monkeypatch, capsys):
+    monkeypatch.setattr(AdobeFlowServiceHook, "retry_policy", RetryPolicy(base_delay=5, max_retry_after=0.4))
+    aep_emulator.inject("status", status=503, method="GET", nth=[1], retry_after=0.2)
+    aep_emulator.inject("status", status=429, method="GET", nth=[2], retry_after=3600)
+    AdobeFlowServiceHook().get_flow(TABLE_FLOW_ID)
+    assert re.findall(r"; (retry \d+ in [\d.]+ s)", capsys.readouterr().out) == ["retry 1 in 0.2 s", "retry 2 in 0.4 s"]
+
+
+def test_retries_are_tenacity_controllers_of_one_policy():
+    policy = RetryPolicy()
+    assert isinstance(policy.retrying(logging.getLogger(__name__)), tenacity.Retrying)
+    assert isinstance(policy.async_retrying(logging.getLogger(__name__)), tenacity.AsyncRetrying)
+
+
+def test_a_refused_token_is_repeated_once_and_not_counted_as_a_retry(aep_emulator, token_cache, monkeypatch):
+    monkeypatch.setattr(AdobeFlowServiceHook, "retry_policy", RetryPolicy(max_attempts=2, base_delay=0.01))
+    hook = AdobeFlowServiceHook()
+    hook.get_flow(TABLE_FLOW_ID)
+    aep_emulator.revoke_tokens()
+    aep_emulator.inject("status", status=503, method="GET", nth=[2])  # the first attempt with the new token
+    assert hook.get_flow(TABLE_FLOW_ID)["id"] == TABLE_FLOW_ID
+    assert [r.status for r in flow_service_requests(aep_emulator)] == [200, 401, 503, 200]
+
+
+# -- HttpHook as its users expect -----------------------------------------------------------------
+
+
+def test_run_is_httphooks_run_returning_a_response(aep_emulator):
+    response = AdobeFlowServiceHook().run("/flows", data={"limit": 1})
+    assert isinstance(response, requests.Response)
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == 1
+    (seen,) = flow_service_requests(aep_emulator)
+    assert (seen.path, seen.params) == ("/data/foundation/flowservice/flows", [("limit", "1")])
+
+
+def test_run_raises_airflow_exception_on_an_http_error(aep_emulator):
+    with pytest.raises(AirflowException, match="404"):
+        AdobeFlowServiceHook().run(f"/flows/{uuid.uuid4()}")
+
+
+def test_per_call_headers_do_not_leak_into_later_requests(aep_emulator):
+    hook = AdobeFlowServiceHook()
+    hook.run("/flows", data={"limit": 1}, headers={"X-Trace-Id": "trace-1"})
+    hook.get_conn(headers={"X-Other": "other-1"})
+    hook.get_flow(TABLE_FLOW_ID)
+    first, second = flow_service_requests(aep_emulator)
+    assert first.headers.get("x-trace-id") == "trace-1", "per-call headers are sent with their own call"
+    assert "x-trace-id" not in second.headers
+    assert "x-other" not in second.headers
+
+
+def test_the_session_authenticates_with_the_bearer_token_never_basic(aep_emulator, token_cache):
+    hook = AdobeFlowServiceHook()
+    session = hook.get_conn()
+    answer = session.get(hook.url_from_endpoint(f"/flows/{TABLE_FLOW_ID}"), timeout=10)
+    assert answer.status_code == 200, answer.text
+    hook.run("/flows", data={"limit": 1})
+    schemes = {r.headers.get("authorization", "").split(" ")[0] for r in flow_service_requests(aep_emulator)}
+    assert schemes == {"Bearer"}
+    assert session is hook.get_conn(), "one keep-alive session for the hook's life"
+
+
+# -- a lost POST answer never becomes a second run ------------------------------------------------
+
+
+def test_lost_post_answer_is_not_resent_when_the_listing_lags(aep_emulator):
+    aep_emulator.visibility_delay = 12
+    aep_emulator.inject("commit_then_502", max_count=1)
+    with pytest.raises(FlowServiceError, match="not sent again in this try") as info:
+        AdobeFlowServiceHook().create_run(FILE_FLOW_ID, **WINDOW)
+    assert not isinstance(info.value, FlowServiceFatalError), "the next try must run, and adopt the run"
+    assert info.value.possibly_committed is True
+    assert "next try looks the run up" in str(info.value)
+    assert len(aep_emulator.runs(FILE_FLOW_ID)) == 1
+    assert len(flow_service_requests(aep_emulator, "POST")) == 1
+
+
+def test_lost_answer_lookup_starts_one_clock_skew_before_the_post(aep_emulator):
+    aep_emulator.inject("commit_then_502", max_count=1)
+    before_ms = int(time.time() * 1000)
+    AdobeFlowServiceHook().create_run(FILE_FLOW_ID, **WINDOW)
+    (lookup, *_) = flow_service_requests(aep_emulator, "GET")
+    (since,) = [int(value.split(">", 1)[1]) for name, value in lookup.params if value.startswith("createdAt>")]
+    assert api.CLOCK_SKEW_MS == 30_000
+    assert before_ms - api.CLOCK_SKEW_MS <= since <= before_ms - api.CLOCK_SKEW_MS + 5_000
+
+
+def test_refused_post_is_retried_by_the_policy(aep_emulator):
+    aep_emulator.inject("status", status=429, method="POST", path="/runs$", max_count=1)
+    aep_emulator.inject("status", status=503, method="POST", path="/runs$", nth=[2], max_count=1)
+    created = AdobeFlowServiceHook().create_run(FILE_FLOW_ID, **WINDOW)
+    assert [run["id"] for run in aep_emulator.runs(FILE_FLOW_ID)] == [created["id"]]
+    assert [r.status for r in flow_service_requests(aep_emulator, "POST")] == [429, 503, 201]
