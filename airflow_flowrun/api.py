@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urljoin, urlparse
 
 from airflow_flowrun.exceptions import FlowServiceError, FlowServiceFatalError, InvalidParameterError
 from airflow_flowrun.retry import is_fatal_status, parse_retry_after
@@ -93,14 +93,15 @@ def page_items(body: Any) -> tuple[list[dict[str, Any]], str | None]:
     return (items if isinstance(items, list) else []), (next_href or None)
 
 
-def next_page_url(flow_service_url: str, href: str) -> str:
-    """Resolve a ``_links.next.href``: relative to Flow Service (``/runs?...``), to the host, or absolute."""
-    if urlparse(href).scheme:
-        return href
-    base = urlparse(flow_service_url)
-    if href.startswith(base.path + "/"):
-        return urljoin(flow_service_url, href)
-    return flow_service_url + (href if href.startswith("/") else "/" + href)
+def list_runs_params(
+    flow_id: str, *, properties: Sequence[str], orderby: str, filters: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Query of ``GET /runs`` for the runs of ``flow_id`` (see the hooks' ``list_runs``)."""
+    expressions = [f"flowId=={validate_uuid('flow_id', flow_id)}", *properties]
+    for field_name, value in filters.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        expressions.append(f"{field_name}=={','.join(map(str, values))}")
+    return {"property": expressions, "orderby": orderby, "limit": MAX_PAGE}
 
 
 def any_of_ids_params(run_ids: list[str]) -> dict[str, Any]:
@@ -141,6 +142,18 @@ def matches_window(run: dict[str, Any], window_start: int, window_end: int, crea
         return int(run["createdAt"]) > created_after_ms
     except (KeyError, TypeError, ValueError):
         return True
+
+
+def created_before(run: dict[str, Any], created_after_ms: int) -> bool:
+    """True when a run's ``createdAt`` is readable and not after ``created_after_ms``.
+
+    Listings ordered ``-createdAt`` hold only older runs past the first such run, so a window
+    lookup stops paging there.
+    """
+    try:
+        return int(run["createdAt"]) <= created_after_ms
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def json_answer(body: bytes, status: int, *, method: str, url: str) -> Any:

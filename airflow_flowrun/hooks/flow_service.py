@@ -13,6 +13,7 @@ from airflow_flowrun import api
 from airflow_flowrun.auth import ImsBearerAuth, parse_token_answer
 from airflow_flowrun.connection import DEFAULT_CONN_ID, AepConnectionSettings
 from airflow_flowrun.exceptions import FlowServiceError
+from airflow_flowrun.paging import Pages
 from airflow_flowrun.retry import PossiblyCommittedError, RetryPolicy, is_retryable, may_have_committed
 
 #: After a POST /runs whose answer was lost, look this long for the run it may have created.
@@ -146,6 +147,8 @@ class AdobeFlowServiceHook(HttpHook):
     ) -> dict[str, Any] | None:
         """The newest run of ``flow_id`` for exactly this window created after ``created_after_ms``, if any.
 
+        Runs are listed newest first, so paging stops at the first run created before ``created_after_ms``.
+
         :param patience: keep looking this many seconds before answering None: a new run can take a
             moment to appear in listings, and answering None too early would lead to a second run
         :param accept: only runs for which this is true count (e.g. not failed ones)
@@ -155,6 +158,8 @@ class AdobeFlowServiceHook(HttpHook):
         pause = 0.5
         while True:
             for run in self._paged(api.RUNS, query):
+                if api.created_before(run, created_after_ms):
+                    break
                 if api.matches_window(run, window_start, window_end, created_after_ms) and accept(run):
                     return run
             remaining = deadline - time.monotonic()
@@ -185,11 +190,8 @@ class AdobeFlowServiceHook(HttpHook):
         :param properties: extra raw ``property`` filters, e.g. ``"createdAt>1700000000000"``
         :param filters: equality filters, e.g. ``id="..."``; values may be lists (any of)
         """
-        expressions = [f"flowId=={api.validate_uuid('flow_id', flow_id)}", *properties]
-        for field_name, value in filters.items():
-            values = value if isinstance(value, list | tuple) else [value]
-            expressions.append(f"{field_name}=={','.join(map(str, values))}")
-        yield from self._paged(api.RUNS, {"property": expressions, "orderby": orderby, "limit": api.MAX_PAGE})
+        query = api.list_runs_params(flow_id, properties=properties, orderby=orderby, filters=filters)
+        yield from self._paged(api.RUNS, query)
 
     def retrigger_run(self, run_id: str) -> dict[str, Any]:
         """Re-run a failed run with its original window (``op=re-trigger``); returns the action's answer."""
@@ -289,12 +291,9 @@ class AdobeFlowServiceHook(HttpHook):
         return {"id": run["id"], "etag": run.get("etag"), "adopted": True}
 
     def _paged(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        items, next_href = api.page_items(self.call("GET", path, params=params))
-        yield from items
-        while next_href:
-            url = api.next_page_url(self.settings.flow_service_url, next_href)
-            items, next_href = api.page_items(self.call("GET", path, url=url))
-            yield from items
+        pages = Pages(self.settings.flow_service_url, path, params)
+        while (url := pages.next_url()) is not None:
+            yield from pages.read(self.call("GET", path, params=pages.params, url=url))
 
 
 def _lost_post(err: BaseException, url: str) -> bool:

@@ -10,7 +10,7 @@ aiohttp is imported by this module only, which operators never import at DAG-par
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -22,6 +22,7 @@ from airflow_flowrun._compat import aextra_dejson, amask_secret
 from airflow_flowrun.auth import TOKEN_CACHE, parse_token_answer
 from airflow_flowrun.connection import DEFAULT_CONN_ID, AepConnectionSettings
 from airflow_flowrun.exceptions import FlowServiceError
+from airflow_flowrun.paging import Pages
 from airflow_flowrun.retry import RetryPolicy
 from airflow_flowrun.validation import validate_uuid
 
@@ -106,11 +107,31 @@ class AdobeFlowServiceAsyncHook(BaseHook):
         items, _ = api.page_items(await self.call("GET", api.RUNS, params=api.any_of_ids_params(ids)))
         return items
 
+    async def list_runs(
+        self, flow_id: str, *, properties: Sequence[str] = (), orderby: str = "-createdAt", **filters: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The runs of ``flow_id``, newest first, following ``_links.next`` across pages (Flow Service's origin only).
+
+        :param properties: extra raw ``property`` filters, e.g. ``"createdAt>1700000000000"``
+        :param filters: equality filters, e.g. ``id="..."``; values may be lists (any of)
+        """
+        query = api.list_runs_params(flow_id, properties=properties, orderby=orderby, filters=filters)
+        pages = Pages((await self.settings()).flow_service_url, api.RUNS, query)
+        while (url := pages.next_url()) is not None:
+            for run in pages.read(await self.call("GET", api.RUNS, params=pages.params, url=url)):
+                yield run
+
     # -- HTTP -----------------------------------------------------------------------------------
 
-    async def call(self, method: str, path: str, *, params: Any = None, json: Any = None, retry: bool = True) -> Any:
-        """The JSON answer of one Flow Service call, as the sync hook's ``call`` gives it: same retries, same repeat."""
-        url = (await self.settings()).flow_service_url + path
+    async def call(
+        self, method: str, path: str, *, params: Any = None, json: Any = None, retry: bool = True,
+        url: str | None = None,
+    ) -> Any:  # fmt: skip
+        """The JSON answer of one Flow Service call, as the sync hook's ``call`` gives it: same retries, same repeat.
+
+        :param url: a full URL of Flow Service's origin instead of ``path`` (a next page)
+        """
+        url = url or (await self.settings()).flow_service_url + path
         policy = self.retry_policy if retry else self.retry_policy.single_attempt()
         attempts = policy.async_retrying(self.log, url=url)
         return await attempts(self._request_json, method, url, params=params, json=json)

@@ -1,7 +1,7 @@
 """The sync hook's transport over real loopback HTTP: one retry rule, HttpHook as its users expect,
-and no second run after a lost POST answer.
+no second run after a lost POST answer, credentials kept on the gateway's origin.
 
-Odd answers the emulator cannot give (a body cut short, HTML on a 200) come
+Odd answers the emulator cannot give (a body cut short, HTML on a 200, next links elsewhere) come
 from a small scripted server of our own (``tests/scripted_server.py``).
 """
 
@@ -16,7 +16,7 @@ import pytest
 import requests
 import tenacity
 from airflow.sdk.exceptions import AirflowException
-from scripted_server import CUT, ScriptedServer, json_answer, text_answer
+from scripted_server import CUT, Answer, ScriptedServer, json_answer, text_answer
 
 from airflow_flowrun import api
 from airflow_flowrun.emulator import FILE_FLOW_ID, TABLE_FLOW_ID
@@ -168,3 +168,61 @@ def test_refused_post_is_retried_by_the_policy(aep_emulator):
     created = AdobeFlowServiceHook().create_run(FILE_FLOW_ID, **WINDOW)
     assert [run["id"] for run in aep_emulator.runs(FILE_FLOW_ID)] == [created["id"]]
     assert [r.status for r in flow_service_requests(aep_emulator, "POST")] == [429, 503, 201]
+
+
+# -- credentials stay with the configured gateway -------------------------------------------------
+
+
+def runs_page(*runs: dict, next_href: str | None = None) -> Answer:
+    return json_answer({"items": list(runs), "_links": {"next": {"href": next_href}} if next_href else {}})
+
+
+def run_item(created_at: int, window_start: int = 100, window_end: int = 200) -> dict:
+    params = {"windowStartTime": window_start, "windowEndTime": window_end}
+    return {"id": str(uuid.uuid4()), "createdAt": created_at, "params": params}
+
+
+def test_next_link_to_another_origin_is_refused_before_any_request(scripted):
+    with ScriptedServer() as elsewhere:
+        elsewhere.script(RUNS, runs_page(run_item(1)))
+        foreign = f"{elsewhere.url}{RUNS}?continuationToken=abc"
+        scripted.script(RUNS, runs_page(run_item(2), next_href=foreign))
+        listed = []
+        with pytest.raises(FlowServiceFatalError) as info:
+            listed.extend(AdobeFlowServiceHook("aep_scripted").list_runs(FLOW_ID))
+        assert elsewhere.seen == [], "no request, no token, API key or org id to another origin"
+    assert foreign in str(info.value)
+    assert len(listed) == 1, "the page from the gateway was still read"
+
+
+@pytest.mark.parametrize("foreign", ["//127.0.0.2/data/foundation/flowservice/runs?x=1", "https://127.0.0.1/runs"])
+def test_next_links_on_another_scheme_host_or_port_are_refused(scripted, foreign):
+    scripted.script(RUNS, runs_page(run_item(2), next_href=foreign))
+    with pytest.raises(FlowServiceFatalError, match="next-page link"):
+        list(AdobeFlowServiceHook("aep_scripted").list_runs(FLOW_ID))
+    assert len(scripted.requests_to(RUNS)) == 1
+
+
+def test_query_only_next_link_resolves_against_the_page_path(scripted):
+    scripted.script(RUNS, runs_page(run_item(3), next_href="?continuationToken=page-2"), runs_page(run_item(2)))
+    assert len(list(AdobeFlowServiceHook("aep_scripted").list_runs(FLOW_ID))) == 2
+    _first, second = scripted.requests_to(RUNS)
+    assert second.query == {"continuationToken": ["page-2"]}
+
+
+def test_relative_next_links_keep_working(scripted):
+    scripted.script(
+        RUNS,
+        runs_page(run_item(4), next_href="/runs?continuationToken=p2"),
+        runs_page(run_item(3), next_href=f"{RUNS}?continuationToken=p3"),
+        runs_page(run_item(2)),
+    )
+    assert len(list(AdobeFlowServiceHook("aep_scripted").list_runs(FLOW_ID))) == 3
+    assert [seen.query.get("continuationToken") for seen in scripted.requests_to(RUNS)] == [None, ["p2"], ["p3"]]
+
+
+def test_window_lookup_stops_paging_at_runs_older_than_its_start(scripted):
+    scripted.script(RUNS, runs_page(run_item(5_000), run_item(900), next_href="?continuationToken=older"))
+    hook = AdobeFlowServiceHook("aep_scripted")
+    assert hook.find_window_run(FLOW_ID, 1, 2, created_after_ms=1_000) is None
+    assert len(scripted.requests_to(RUNS)) == 1, "only older runs could follow"

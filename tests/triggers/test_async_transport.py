@@ -1,4 +1,4 @@
-"""The async hook's transport over real loopback HTTP: the sync hook's retry rule.
+"""The async hook's transport over real loopback HTTP: the sync hook's retry rule, and its paging rules.
 
 Odd answers the emulator cannot give come from a small scripted server (``tests/scripted_server.py``).
 """
@@ -6,6 +6,7 @@ Odd answers the emulator cannot give come from a small scripted server (``tests/
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from scripted_server import CUT, ScriptedServer, json_answer, text_answer
@@ -34,6 +35,19 @@ def scripted(emulator, monkeypatch):
 async def read_run(run_id: str) -> dict:
     async with AdobeFlowServiceAsyncHook() as hook:
         return await hook.get_run(run_id)
+
+
+async def list_all(flow_id: str, **filters) -> list[dict]:
+    async with AdobeFlowServiceAsyncHook() as hook:
+        return [listed async for listed in hook.list_runs(flow_id, **filters)]
+
+
+def runs_page(*runs: dict, next_href: str | None = None):
+    return json_answer({"items": list(runs), "_links": {"next": {"href": next_href}} if next_href else {}})
+
+
+def run_item(created_at: int) -> dict:
+    return {"id": str(uuid.uuid4()), "createdAt": created_at, "params": {"windowStartTime": 1, "windowEndTime": 2}}
 
 
 def test_answer_cut_mid_body_is_retried(scripted):
@@ -65,3 +79,30 @@ def test_a_refused_token_is_repeated_once_with_a_new_one(emulator, create_run):
     emulator.revoke_tokens()
     assert run(read_run(run_id))["id"] == run_id
     assert [r.status for r in emulator.requests if r.path.endswith(run_id)] == [200, 401, 200]
+
+
+def test_list_runs_reads_a_flows_runs_with_filters(emulator, create_run):
+    run_ids = [create_run(FILE_FLOW_ID) for _ in range(3)]
+    assert {item["id"] for item in run(list_all(FILE_FLOW_ID))} == set(run_ids)
+    assert {item["id"] for item in run(list_all(FILE_FLOW_ID, id=run_ids[:2]))} == set(run_ids[:2])
+
+
+def test_list_runs_pages_with_query_only_and_relative_links(scripted):
+    scripted.script(
+        RUNS,
+        runs_page(run_item(4), next_href="?continuationToken=p2"),
+        runs_page(run_item(3), next_href="/runs?continuationToken=p3"),
+        runs_page(run_item(2)),
+    )
+    assert len(run(list_all(FLOW_ID))) == 3
+    assert [seen.query.get("continuationToken") for seen in scripted.requests_to(RUNS)] == [None, ["p2"], ["p3"]]
+
+
+def test_list_runs_refuses_a_next_link_to_another_origin_before_any_request(scripted):
+    with ScriptedServer() as elsewhere:
+        foreign = f"{elsewhere.url}{RUNS}?continuationToken=abc"
+        scripted.script(RUNS, runs_page(run_item(2), next_href=foreign))
+        with pytest.raises(FlowServiceFatalError) as info:
+            run(list_all(FLOW_ID))
+        assert elsewhere.seen == []
+    assert foreign in str(info.value)
