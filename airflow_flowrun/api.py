@@ -186,6 +186,29 @@ def no_answer(error: BaseException, *, method: str, url: str) -> FlowServiceErro
     return FlowServiceError(f"no answer ({reason})", method=method, url=url)
 
 
+#: Adobe codes of a refused org (gateway ``400003``: header missing; Flow Service: token not valid for the org).
+ORG_CODES = frozenset({"400003", "FLOW-2000-401", "FLOW-2001-401"})
+#: Flow Service codes of a refused sandbox (header missing, sandbox not found).
+SANDBOX_CODES = frozenset({"FLOW-2105-400", "FLOW-2100-404"})
+#: Gateway codes of refused credentials (no token, token not valid, API key missing or wrong).
+CREDENTIAL_CODES = frozenset({"403010", "401013", "403000", "403003"})
+
+
+def failed_step(error: FlowServiceError) -> str:
+    """Which part of a connection a gateway answer faults: ``token``, ``org``, ``sandbox`` or ``gateway``.
+
+    Read from Adobe's codes (see ``flow-service-api.md``); a 401 without a known code is the token,
+    no answer and anything else the gateway itself.
+    """
+    if error.code in ORG_CODES:
+        return "org"
+    if error.code in SANDBOX_CODES:
+        return "sandbox"
+    if error.code in CREDENTIAL_CODES or (error.status == 401 and not error.code):
+        return "token"
+    return "gateway"
+
+
 def error_from_answer(status: int, text: str, headers: Any, *, method: str, url: str) -> FlowServiceError:
     """The exception for a non-2xx answer of IMS, the Platform gateway or Flow Service.
 

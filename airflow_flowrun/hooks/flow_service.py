@@ -13,6 +13,7 @@ from airflow_flowrun import api
 from airflow_flowrun.auth import ImsBearerAuth, parse_token_answer
 from airflow_flowrun.connection import DEFAULT_CONN_ID, AepConnectionSettings
 from airflow_flowrun.exceptions import FlowServiceError
+from airflow_flowrun.hooks.probe import probe_connection
 from airflow_flowrun.paging import Pages
 from airflow_flowrun.retry import PossiblyCommittedError, RetryPolicy, is_retryable, may_have_committed
 
@@ -198,13 +199,8 @@ class AdobeFlowServiceHook(HttpHook):
         return self.call("POST", f"{api.run_path(run_id)}/action", params={"op": "re-trigger"}, retry=False)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch a token and read one flow: proves credentials, org, sandbox and gateway all work."""
-        try:
-            self.call("GET", "/flows", params={"limit": 1})
-        except Exception as err:  # the UI shows any failure as text
-            return False, str(err)
-        settings = self.settings
-        return True, f"Connected to Flow Service: org {settings.org_id}, sandbox {settings.sandbox_name}"
+        """What the UI's Test button shows, within seconds (see :func:`.probe.probe_connection`)."""
+        return probe_connection(self)
 
     # -- HTTP -----------------------------------------------------------------------------------
 

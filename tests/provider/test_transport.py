@@ -1,5 +1,5 @@
 """The sync hook's transport over real loopback HTTP: one retry rule, HttpHook as its users expect,
-no second run after a lost POST answer, credentials kept on the gateway's origin.
+no second run after a lost POST answer, credentials kept on the gateway's origin, a fast Test button.
 
 Odd answers the emulator cannot give (a body cut short, HTML on a 200, next links elsewhere) come
 from a small scripted server of our own (``tests/scripted_server.py``).
@@ -7,6 +7,7 @@ from a small scripted server of our own (``tests/scripted_server.py``).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -16,7 +17,7 @@ import pytest
 import requests
 import tenacity
 from airflow.sdk.exceptions import AirflowException
-from scripted_server import CUT, Answer, ScriptedServer, json_answer, text_answer
+from scripted_server import CUT, DROP, SECRET, Answer, ScriptedServer, closed_port_url, json_answer, text_answer
 
 from airflow_flowrun import api
 from airflow_flowrun.emulator import FILE_FLOW_ID, TABLE_FLOW_ID
@@ -226,3 +227,68 @@ def test_window_lookup_stops_paging_at_runs_older_than_its_start(scripted):
     hook = AdobeFlowServiceHook("aep_scripted")
     assert hook.find_window_run(FLOW_ID, 1, 2, created_after_ms=1_000) is None
     assert len(scripted.requests_to(RUNS)) == 1, "only older runs could follow"
+
+
+# -- the UI's Test button answers fast ------------------------------------------------------------
+
+
+def test_connection_test_names_the_gateway_when_flow_service_drops_and_does_not_retry(scripted):
+    scripted.script(FLOWS, DROP)
+    ok, message = AdobeFlowServiceHook("aep_scripted").test_connection()
+    assert not ok
+    assert message.startswith("gateway:"), message
+    assert len(scripted.requests_to(FLOWS)) == 1
+    assert SECRET not in message
+
+
+def test_connection_test_names_the_gateway_when_its_port_is_closed(scripted, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_AEP_SCRIPTED", scripted.connection(host=closed_port_url()))
+    ok, message = AdobeFlowServiceHook("aep_scripted").test_connection()
+    assert not ok
+    assert message.startswith("gateway:"), message
+    assert len(scripted.requests_to("/ims/token/v3")) == 1
+
+
+def test_connection_test_gives_a_slow_gateway_one_short_try(scripted, monkeypatch):
+    monkeypatch.setattr("airflow_flowrun.hooks.probe.TEST_TIMEOUT", 0.5)
+    scripted.script(FLOWS, Answer("slow", delay=2.0, body={"items": []}))
+    ok, message = AdobeFlowServiceHook("aep_scripted").test_connection()
+    assert not ok
+    assert message.startswith("gateway:"), message
+    assert len(scripted.requests_to(FLOWS)) == 1
+
+
+def test_connection_test_names_the_token_step_when_ims_is_unreachable(aep_emulator, monkeypatch, token_cache):
+    conn = dict(aep_emulator.connection_dict)
+    conn["extra"] = {**conn["extra"], "ims_token_url": closed_port_url() + "/ims/token/v3"}
+    monkeypatch.setenv("AIRFLOW_CONN_AEP_NO_IMS", json.dumps(conn))
+    ok, message = AdobeFlowServiceHook("aep_no_ims").test_connection()
+    assert not ok
+    assert message.startswith("token:"), message
+    assert flow_service_requests(aep_emulator) == []
+    assert conn["password"] not in message
+
+
+def test_connection_test_asks_ims_once_when_it_drops(scripted, monkeypatch):
+    with ScriptedServer() as ims:
+        monkeypatch.setenv("AIRFLOW_CONN_AEP_SCRIPTED", scripted.connection(ims_url=ims.url + "/ims/token"))
+        ims.script("/ims/token", DROP)
+        ok, message = AdobeFlowServiceHook("aep_scripted").test_connection()
+        assert len(ims.requests_to("/ims/token")) == 1
+    assert not ok
+    assert message.startswith("token:"), message
+    assert scripted.requests_to(FLOWS) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "step"), [({"org_id": "WRONG00000000000@AdobeOrg"}, "org"), ({"sandbox_name": "nosuch"}, "sandbox")]
+)
+def test_connection_test_names_a_refused_org_or_sandbox(aep_emulator, monkeypatch, token_cache, extra, step):
+    conn = dict(aep_emulator.connection_dict)
+    conn["extra"] = {**conn["extra"], **extra}
+    monkeypatch.setenv("AIRFLOW_CONN_AEP_WRONG", json.dumps(conn))
+    ok, message = AdobeFlowServiceHook("aep_wrong").test_connection()
+    assert not ok
+    assert message.startswith(f"{step}:"), message
+    assert len(flow_service_requests(aep_emulator)) == 1, "no retries"
+    assert conn["password"] not in message
