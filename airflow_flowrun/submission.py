@@ -17,6 +17,14 @@ XCom cannot carry a run id across tries (Airflow clears a task's XCom when a new
    failed runs they pass over. ``POST /runs`` gets them as ``earlier_runs``: when its answer is lost,
    the run it looks for is one created by that POST, never an earlier try's, even one created a
    moment before (a fast-failing run and no retry delay).
+6. A POST whose answer was lost is never sent again within the try (the hook fails the try as
+   retryable): the next try finds the note of step 4 and keeps looking for the run that POST made
+   until :data:`LISTING_LAG` seconds after the note, however long the listing lags behind. A POST
+   that was refused (429, 503, a 4xx) made no run: its note is withdrawn, so the next try does not
+   wait for a run that cannot appear.
+
+Every lookup starts one :data:`~airflow_flowrun.api.CLOCK_SKEW_MS` before the moment it is about,
+as Flow Service's clock and ours may differ.
 """
 
 from __future__ import annotations
@@ -25,8 +33,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_flowrun import api
 from airflow_flowrun.exceptions import FlowServiceError, FlowServiceFatalError
 from airflow_flowrun.status import RunStatus
+from airflow_flowrun.summary import completed_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,15 +47,22 @@ if TYPE_CHECKING:
 
 #: The key of our record in ``task_state_store``; renaming it breaks re-attach of in-flight tries.
 STATE_KEY = "aep_flow_run"
+#: After a POST whose answer was lost, a later try looks this many seconds past the POST for its run.
+LISTING_LAG = 60.0
 
 
 @dataclass(frozen=True)
 class Submission:
-    """The run a try works with, and how it was obtained (``created``, ``reattached``, ``adopted``, ``retriggered``)."""
+    """The run a try works with, and how it was obtained (``created``, ``reattached``, ``adopted``, ``retriggered``).
+
+    :param created_at: epoch seconds when the run (or its re-trigger) started, if this try knows
+    :param stale_failure: after a re-trigger, ``{"completed_at"}`` of the failed attempt it replaced
+    """
 
     run_id: str
     how: str
     created_at: float | None = None
+    stale_failure: dict[str, Any] | None = None
 
 
 class RunSubmitter:
@@ -55,6 +72,9 @@ class RunSubmitter:
     :param context: the task context (``task_state_store``, ``dag_run``, ``ti``)
     :param flow_id, window_start, window_end: the run's identity: flow and data window (epoch s)
     """
+
+    #: Seconds past a noted POST during which a later try keeps looking for the run it made.
+    listing_lag = LISTING_LAG
 
     def __init__(
         self,
@@ -78,6 +98,8 @@ class RunSubmitter:
         self.first_try = ti is not None and getattr(ti, "try_number", 0) <= 1
         #: Runs of this flow and window that earlier tries used or left behind.
         self.earlier_runs: set[str] = set()
+        #: Failed runs met on the way, by id: a re-trigger needs the failed attempt's end time.
+        self.failed_runs: dict[str, dict[str, Any]] = {}
 
     def obtain(
         self, create: Callable[[frozenset[str]], dict[str, Any]], *, retrigger_failed: bool = False
@@ -99,19 +121,33 @@ class RunSubmitter:
             failed_run_id = record["run_id"]
         since_ms = self._lookup_since(record)
         if since_ms is not None:
-            adopted = self._adopt_from_lookup(since_ms)
+            adopted = self._adopt_from_lookup(since_ms, self._patience(record))
             if adopted is not None:
                 return self._remember(adopted)
         if retrigger_failed and failed_run_id is None and since_ms is not None:
             failed_run_id = self._failed_run_since(since_ms)
         if retrigger_failed and failed_run_id is not None:
-            self.hook.retrigger_run(failed_run_id)
-            self.log.info("Re-triggered failed flow run %s for the same window", failed_run_id)
-            return self._remember(Submission(failed_run_id, "retriggered", time.time()))
+            return self._remember(self._retrigger(failed_run_id))
         self._write({"run_id": None, "submitting_since_ms": int(time.time() * 1000), "finished": False})
-        created = create(frozenset(self.earlier_runs))
+        try:
+            created = create(frozenset(self.earlier_runs))
+        except FlowServiceError as err:
+            if not getattr(err, "possibly_committed", False):
+                self._write({"run_id": None, "finished": False})  # refused: no run to look for next try
+            raise
         how = "adopted" if created.get("adopted") else "created"
         return self._remember(Submission(created["id"], how, time.time()))
+
+    def _retrigger(self, failed_run_id: str) -> Submission:
+        """Re-run a failed run; the action's answer names the run to wait for when it names one."""
+        answer = self.hook.retrigger_run(failed_run_id)
+        try:
+            run_id = api.validate_uuid("re-trigger answer id", api.parse_created_run(answer)["id"])
+        except (FlowServiceError, ValueError):
+            run_id = failed_run_id
+        failed = self.failed_runs.get(failed_run_id) or {}
+        self.log.info("Re-triggered failed flow run %s for the same window; waiting for run %s", failed_run_id, run_id)
+        return Submission(run_id, "retriggered", time.time(), stale_failure={"completed_at": completed_at(failed)})
 
     def mark_finished(self, run_id: str) -> None:
         """Record that this try completed with ``run_id`` (see :func:`mark_finished`)."""
@@ -131,31 +167,39 @@ class RunSubmitter:
     def _lookup_since(self, record: dict[str, Any]) -> int | None:
         """Epoch ms after which a run of an earlier try may exist unrecorded, or None when none can."""
         if record.get("submitting_since_ms"):
-            return int(record["submitting_since_ms"]) - 60_000  # a POST was under way when that try died
+            return int(record["submitting_since_ms"]) - api.CLOCK_SKEW_MS  # a POST was under way when that try ended
         if self.store is not None or self.first_try or self.dag_run_started is None:
             return None  # with a store, a submission that left no note never reached POST /runs
-        return int(self.dag_run_started.timestamp() * 1000) - 60_000
+        return int(self.dag_run_started.timestamp() * 1000) - api.CLOCK_SKEW_MS
+
+    def _patience(self, record: dict[str, Any]) -> float:
+        """How long a lookup keeps looking: until :attr:`listing_lag` past a noted POST, else the hook's grace."""
+        if record.get("submitting_since_ms"):
+            return max(0.0, int(record["submitting_since_ms"]) / 1000 + self.listing_lag - time.time())
+        return float(self.hook.lost_answer_grace)
 
     def _judge_known(self, run_id: str) -> Submission | None:
         try:
-            status = RunStatus.of_run(self.hook.get_run(run_id))
+            run = self.hook.get_run(run_id)
         except FlowServiceError as err:
             if err.status != 404:
                 raise
             self.log.warning("Stored flow run %s is not visible (404); re-attaching anyway", run_id)
             return Submission(run_id, "reattached", time.time())
+        status = RunStatus.of_run(run)
         if status is RunStatus.FAILED:
             self.log.warning("Flow run %s of an earlier try failed; it will be replaced", run_id)
+            self.failed_runs[run_id] = run
             return None
         self.log.info("Re-attaching to flow run %s of an earlier try (status %s)", run_id, status.value)
         return Submission(run_id, "reattached")
 
-    def _adopt_from_lookup(self, since_ms: int) -> Submission | None:
+    def _adopt_from_lookup(self, since_ms: int, patience: float) -> Submission | None:
         """A run for this window that an earlier try created but did not record, unless it failed."""
         try:
             run = self.hook.find_window_run(
                 self.flow_id, self.window[0], self.window[1], created_after_ms=since_ms,
-                patience=self.hook.lost_answer_grace, accept=self._alive,
+                patience=patience, accept=self._alive,
             )  # fmt: skip
         except FlowServiceFatalError as err:
             if err.status not in (400, 404, 405):
@@ -173,6 +217,7 @@ class RunSubmitter:
             return False  # e.g. the finished run of a try before the user cleared the task to re-ingest
         if RunStatus.of_run(run) is RunStatus.FAILED:
             self.earlier_runs.add(run["id"])
+            self.failed_runs[run["id"]] = run
             return False
         return True
 
@@ -182,7 +227,10 @@ class RunSubmitter:
             self.flow_id, self.window[0], self.window[1], created_after_ms=since_ms,
             accept=lambda run: RunStatus.of_run(run) is RunStatus.FAILED,
         )  # fmt: skip
-        return None if run is None else run["id"]
+        if run is None:
+            return None
+        self.failed_runs[run["id"]] = run
+        return str(run["id"])
 
     def _remember(self, submission: Submission) -> Submission:
         self._write({"run_id": submission.run_id, "finished": False})

@@ -31,7 +31,7 @@ def build_summary(run: dict[str, Any], *, ui_org: str, sandbox_name: str) -> dic
         "window_start": _int(params.get("windowStartTime")),
         "window_end": _int(params.get("windowEndTime")),
         "started_at": _iso(started_ms),
-        "completed_at": _iso(completed_ms),
+        "completed_at": completed_at(run),
         "duration_seconds": duration,
         "input_records": _int(records.get("inputRecordCount")),
         "output_records": _int(records.get("outputRecordCount")),
@@ -44,6 +44,11 @@ def build_summary(run: dict[str, Any], *, ui_org: str, sandbox_name: str) -> dic
         "errors": run_errors(run),
         "ui_url": flow_run_ui_url(ui_org, sandbox_name, str(flow_id), run.get("id")),
     }
+
+
+def completed_at(run: dict[str, Any]) -> str | None:
+    """When the run's current attempt ended (ISO-8601 UTC), or None while it runs."""
+    return _iso(_number(((run.get("metrics") or {}).get("durationSummary") or {}).get("completedAtUTC")))
 
 
 def run_errors(run: dict[str, Any]) -> list[dict[str, Any]]:

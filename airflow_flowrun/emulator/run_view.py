@@ -165,6 +165,8 @@ def run_summary(run: Run, now: float) -> dict[str, Any]:
 
 def run_view(run: Run, now: float) -> dict[str, Any]:
     """The run object as ``GET /runs/{id}`` returns it at ``now``."""
+    if run.previous is not None and now < run.shows_previous_until:
+        return run_view(run.previous, now)
     status = run.status(now)
     final_counts = run_counts(run.kind, run.totals, run.outcome)
     finished = status in (SUCCESS, FAILED)

@@ -9,6 +9,7 @@ promotion activity (a failing run fails in its copy activity and never promotes)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from dataclasses import dataclass, field
@@ -81,6 +82,9 @@ class Run:
     attempt: int = 1
     triggered_at: float = 0.0
     batch_id: str = field(default_factory=new_batch_id)
+    #: The failed attempt a re-trigger replaced, shown until ``shows_previous_until``.
+    previous: Run | None = None
+    shows_previous_until: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.triggered_at:
@@ -123,8 +127,13 @@ class Run:
         """The run's etag: changes with every attempt and phase."""
         return etag_for(self.run_id, self.attempt, self.phase(now))
 
-    def retrigger(self, now: float, duration: float, outcome: str) -> None:
-        """Run the same window again from ``now`` (the run id and window stay)."""
+    def retrigger(self, now: float, duration: float, outcome: str, status_lag: float = 0.0) -> None:
+        """Run the same window again from ``now`` (the run id and window stay).
+
+        :param status_lag: for this many seconds the run still reads as the attempt that failed
+        """
+        self.previous = dataclasses.replace(self, previous=None) if status_lag > 0 else None
+        self.shows_previous_until = now + status_lag
         self.attempt += 1
         self.triggered_at = now
         self.started_at = now

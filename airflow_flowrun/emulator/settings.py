@@ -11,6 +11,7 @@ from airflow_flowrun.emulator.seeds import CLIENT_ID, CLIENT_SECRET
 from airflow_flowrun.emulator.tokens import TOKEN_PREFIX
 
 CREATE_RUN_RESPONSE_SHAPES = ("items", "bare", "run")
+RETRIGGER_MODES = ("same-run", "new-run")
 #: Settings that may change while the emulator serves (``PUT /_emulator/settings``); changing the
 #: credentials is how a test rotates a client secret.
 RUNTIME_SETTINGS = (
@@ -18,6 +19,8 @@ RUNTIME_SETTINGS = (
     "token_lifetime",
     "visibility_delay",
     "create_run_response_shape",
+    "retrigger_mode",
+    "retrigger_status_lag",
     "client_id",
     "client_secret",
     "token_prefix",
@@ -37,6 +40,10 @@ class EmulatorSettings:
     :param create_run_response_shape: ``POST /runs`` answer: ``"items"`` (``{"items": [{"id",
         "etag"}]}``, as in Adobe's tutorial), ``"bare"`` (``{"id", "etag"}``, as in the OpenAPI
         spec) or ``"run"`` (the whole run object).
+    :param retrigger_mode: what ``op=re-trigger`` does: ``"same-run"`` runs the failed run again
+        under its id; ``"new-run"`` creates a new run over the same window and answers its id.
+    :param retrigger_status_lag: seconds after a same-run re-trigger during which the run still
+        reads as the failed attempt (Flow Service may show the old status for a moment).
     :param request_log_size: how many recent requests the request log keeps.
     :param client_id: the client id IMS accepts, which is also the gateway's API key.
     :param client_secret: the client secret IMS accepts.
@@ -49,6 +56,8 @@ class EmulatorSettings:
     visibility_delay: float = 0.0
     seed: int = 0
     create_run_response_shape: str = "items"
+    retrigger_mode: str = "same-run"
+    retrigger_status_lag: float = 0.0
     request_log_size: int = 10_000
     client_id: str = CLIENT_ID
     client_secret: str = CLIENT_SECRET
@@ -61,7 +70,7 @@ class EmulatorSettings:
             raise ValueError(f"client_secret must be a non-empty string, got {REDACTED}")
         if not isinstance(self.token_prefix, str) or any(c.isspace() for c in self.token_prefix):
             raise ValueError(f"token_prefix must be a string without whitespace, got {self.token_prefix!r}")
-        for name in ("run_duration", "visibility_delay"):
+        for name in ("run_duration", "visibility_delay", "retrigger_status_lag"):
             if not isinstance(getattr(self, name), int | float) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
         if not isinstance(self.token_lifetime, int | float) or self.token_lifetime <= 0:
@@ -71,6 +80,8 @@ class EmulatorSettings:
                 f"create_run_response_shape must be one of {CREATE_RUN_RESPONSE_SHAPES}, "
                 f"got {self.create_run_response_shape!r}"
             )
+        if self.retrigger_mode not in RETRIGGER_MODES:
+            raise ValueError(f"retrigger_mode must be one of {RETRIGGER_MODES}, got {self.retrigger_mode!r}")
         if not isinstance(self.request_log_size, int) or self.request_log_size < 1:
             raise ValueError(f"request_log_size must be an integer >= 1, got {self.request_log_size!r}")
 

@@ -7,6 +7,7 @@ configure the state from theirs. Runs are indexed by id and by flow id, so ``id=
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -21,7 +22,7 @@ from airflow_flowrun.emulator.params import check_flow_accepts_runs, parse_run_r
 from airflow_flowrun.emulator.requestlog import RecordedRequest, RequestLog
 from airflow_flowrun.emulator.run_store import RunStore
 from airflow_flowrun.emulator.run_view import SUMMARY_FIELDS, run_summary, run_view
-from airflow_flowrun.emulator.runs import FAILED, Run
+from airflow_flowrun.emulator.runs import FAILED, Run, new_batch_id
 from airflow_flowrun.emulator.seeds import OUTCOMES, SEEDED_FLOWS, FlowDefinition
 from airflow_flowrun.emulator.settings import RUNTIME_SETTINGS, EmulatorSettings
 from airflow_flowrun.emulator.source import run_counts, source_totals
@@ -221,7 +222,15 @@ class EmulatorState:
             if status != FAILED:
                 raise flow_error("1384", 400, f"Run {run_id} is {status}: only failed runs can be re-triggered.")
             record = self._flows[run.flow_id]
-            run.retrigger(now, self._duration(record), record.next_outcome())
+            if self._settings.retrigger_mode == "new-run":
+                run = dataclasses.replace(
+                    run, run_id=str(uuid.uuid4()), seq=self._runs.next_seq(), created_at=now, started_at=now,
+                    duration=self._duration(record), outcome=record.next_outcome(), attempt=1, triggered_at=now,
+                    visible_at=now + self._settings.visibility_delay, batch_id=new_batch_id(), previous=None,
+                )  # fmt: skip
+                self._runs.add(run)
+            else:
+                run.retrigger(now, self._duration(record), record.next_outcome(), self._settings.retrigger_status_lag)
             return {"id": run.run_id, "etag": run.etag(now)}
 
     def run_views(self, flow_id: str | None = None) -> list[dict[str, Any]]:

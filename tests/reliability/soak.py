@@ -45,6 +45,7 @@ from airflow_flowrun.hooks.flow_service_async import AdobeFlowServiceAsyncHook
 from airflow_flowrun.operators.flow_run import AdobeFileFlowRunOperator, AdobeTableFlowRunOperator
 from airflow_flowrun.retry import RetryPolicy
 from airflow_flowrun.sensors.flow_run import AdobeFlowRunSensor
+from airflow_flowrun.submission import RunSubmitter
 
 #: The retry rule with delays in milliseconds: what is retried and how often is unchanged.
 QUICK_RETRIES = RetryPolicy(max_attempts=6, base_delay=0.05, max_delay=0.2, max_retry_after=1.0)
@@ -58,10 +59,12 @@ DELTA_COLUMN = "updated_at"
 
 @contextmanager
 def quick_retries(lost_answer_grace: float = 1.5) -> Iterator[None]:
-    """Both hooks retry with :data:`QUICK_RETRIES`; a lost ``POST /runs`` answer is looked for this long."""
+    """Both hooks retry with :data:`QUICK_RETRIES`; a lost ``POST /runs`` answer is looked for this long
+    in its try, and twice as long past the POST by the next try (the soak's listings lag 1 s)."""
     with ExitStack() as stack:
         stack.enter_context(patch.object(AdobeFlowServiceHook, "retry_policy", QUICK_RETRIES))
         stack.enter_context(patch.object(AdobeFlowServiceHook, "lost_answer_grace", lost_answer_grace))
+        stack.enter_context(patch.object(RunSubmitter, "listing_lag", 2 * lost_answer_grace))
         stack.enter_context(patch.object(AdobeFlowServiceAsyncHook, "retry_policy", QUICK_RETRIES))
         yield
 
