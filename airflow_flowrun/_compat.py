@@ -15,9 +15,21 @@ except ImportError:  # Airflow < 3.2
     from airflow.configuration import conf  # type: ignore[no-redef,assignment]
 
 try:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import (
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        AirflowTaskTimeout,
+        TaskDeferralTimeout,
+    )
 except ImportError:  # Airflow < 3.2
-    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef,attr-defined]
+    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,assignment]
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        AirflowTaskTimeout,
+        TaskDeferralTimeout,
+    )
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -38,4 +50,14 @@ async def aextra_dejson(conn: Connection) -> dict[str, Any]:
     return conn.extra_dejson
 
 
-__all__ = ["AirflowFailException", "aextra_dejson", "amask_secret", "conf", "mask_secret"]
+__all__ = [
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "AirflowTaskTimeout",
+    "TaskDeferralTimeout",
+    "aextra_dejson",
+    "amask_secret",
+    "conf",
+    "mask_secret",
+]

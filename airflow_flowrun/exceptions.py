@@ -24,6 +24,9 @@ class InvalidParameterError(AirflowFailException, ValueError):
         self.reason = reason
         super().__init__(f"{param}={value!r}: {reason}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.param, self.value, self.reason))
+
 
 class FlowServiceError(AirflowException):
     """An Adobe IMS or Flow Service call failed.
@@ -89,6 +92,7 @@ class FlowRunFailedError(AirflowException):
         self.status = status
         self.errors = errors
         self.ui_url = ui_url
+        self.reason = reason
         shown = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors[:3])
         more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
         reason = reason or f"ended with status {status!r}"
@@ -96,11 +100,58 @@ class FlowRunFailedError(AirflowException):
         super().__init__(f"Flow run {run_id} {reason}.{detail} See {ui_url}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.run_id, self.status, self.errors, self.ui_url))
+        return (type(self), (self.run_id, self.status, self.errors, self.ui_url, self.reason))
+
+
+class FlowRunRowErrorsError(FlowRunFailedError, AirflowFailException):
+    """A run ended ``success`` but with row errors, and the caller asked to fail on them.
+
+    A retry would re-attach to the same finished run and fail the same way, so Airflow spends no
+    retries on it (it is an :class:`AirflowFailException`).
+    """
 
 
 class FlowRunTimeoutError(AirflowException):
     """Waiting for a flow run took longer than the task's ``timeout``."""
+
+
+def error_to_event(err: Exception) -> dict[str, Any]:
+    """What a trigger event carries of an error, so the worker can raise the very same exception.
+
+    ``fatal`` says whether a retry could change the outcome (see :func:`error_from_event`).
+    """
+    fatal = isinstance(err, AirflowFailException)
+    if isinstance(err, FlowServiceError):
+        fields = {"message": err.message, "status": err.status, "code": err.code, "request_id": err.request_id}
+        fields |= {"method": err.method, "url": err.url}
+        return {"type": "FlowServiceFatalError" if fatal else "FlowServiceError", "fatal": fatal, **fields}
+    if isinstance(err, InvalidParameterError):
+        value = err.value if err.value is None or isinstance(err.value, str | int | float | bool) else str(err.value)
+        return {
+            "type": "InvalidParameterError",
+            "fatal": True,
+            "param": err.param,
+            "value": value,
+            "reason": err.reason,
+        }
+    return {"type": "AirflowFailException" if fatal else "AirflowException", "fatal": fatal, "message": str(err)}
+
+
+def error_from_event(error: dict[str, Any], *, default_message: str) -> Exception:
+    """The exception a worker raises for an ``error`` trigger event: the class the trigger met.
+
+    An event without details (an older trigger) gives a plain, retryable :class:`AirflowException`.
+    """
+    kind = error.get("type")
+    if kind in ("FlowServiceError", "FlowServiceFatalError"):
+        cls = FlowServiceFatalError if kind == "FlowServiceFatalError" else FlowServiceError
+        fields = {key: error.get(key) for key in ("status", "code", "request_id", "method", "url")}
+        return cls(str(error.get("message") or default_message), **fields)
+    if kind == "InvalidParameterError":
+        return InvalidParameterError(str(error.get("param")), error.get("value"), str(error.get("reason")))
+    if error.get("fatal"):
+        return AirflowFailException(str(error.get("message") or default_message))
+    return AirflowException(str(error.get("message") or default_message))
 
 
 def _rebuild_error(cls: type[FlowServiceError], message: str, kwargs: dict[str, Any]) -> FlowServiceError:

@@ -50,7 +50,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [f"{_PACKAGE}.triggers.flow_run"],
             }
         ],
-        "extra-links": [f"{_PACKAGE}.links.AdobeFlowRunLink"],
+        "extra-links": [f"{_PACKAGE}.links.AdobeFlowRunLink", f"{_PACKAGE}.links.AdobeFlowActivityLink"],
         "connection-types": [
             {
                 "connection-type": "aep",

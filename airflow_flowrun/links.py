@@ -1,8 +1,16 @@
-"""Links to the AEP UI: one URL builder, and the operator extra link that uses it."""
+"""Links to the AEP UI: one URL builder, and the operator extra links that use it.
+
+Airflow 3 stores an extra link's value (XCom ``_link_<class name>``) only when the task ends or
+defers, so a task that waits synchronously for hours would show no link while it waits. The
+operators and the sensor therefore publish the links themselves, through :func:`publish_links`,
+the moment the run is known; the task runner's own store at the end writes the same value again
+(from :meth:`get_link`, which reads what was published on the task, never an XCom: a task that
+has no run yet simply has an empty link, and nothing is logged as an error).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 
@@ -12,6 +20,11 @@ if TYPE_CHECKING:
 
 UI_BASE = "https://experience.adobe.com/#"
 
+#: Attribute of the operator that holds the published link values, by link name.
+_LINKS_ATTR = "_aep_link_urls"
+#: Attribute of the operator that remembers what was pushed, and in which try.
+_PUSHED_ATTR = "_aep_links_pushed"
+
 
 def flow_run_ui_url(ui_org: str, sandbox_name: str, flow_id: str, run_id: str | None = None) -> str:
     """The AEP UI page of a run (or of the flow's runs when ``run_id`` is None)."""
@@ -19,17 +32,45 @@ def flow_run_ui_url(ui_org: str, sandbox_name: str, flow_id: str, run_id: str | 
     return f"{url}/{run_id}" if run_id else url
 
 
-class AdobeFlowRunLink(BaseOperatorLink):
-    """Extra link "AEP flow run": the run's page in the AEP UI, once the task has created the run."""
+class _PublishedLink(BaseOperatorLink):
+    """A link whose value the task published with :func:`publish_links`; empty until then."""
+
+    name = ""
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        return str(getattr(operator, _LINKS_ATTR, {}).get(self.name, ""))
+
+
+class AdobeFlowRunLink(_PublishedLink):
+    """Extra link "AEP flow run": the run's page in the AEP UI, from the moment the run exists."""
 
     name = "AEP flow run"
 
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
 
-        url = XCom.get_value(key=UI_URL_XCOM_KEY, ti_key=ti_key)
-        return url if isinstance(url, str) else ""
+class AdobeFlowActivityLink(_PublishedLink):
+    """Extra link "AEP flow activity": the page of all runs of the task's flow in the AEP UI."""
+
+    name = "AEP flow activity"
 
 
-#: XCom key under which operators and the sensor store the run's UI link for :class:`AdobeFlowRunLink`.
-UI_URL_XCOM_KEY = "flow_run_ui_url"
+#: The links of the operators and the sensor, in the order the UI shows them.
+FLOW_RUN_LINKS = (AdobeFlowRunLink(), AdobeFlowActivityLink())
+
+
+def publish_links(operator: BaseOperator, ti: Any, *, ui_org: str, sandbox_name: str, flow_id: str, run_id: str) -> str:
+    """Store both links' values now, under the XCom keys the UI reads; returns the run's URL.
+
+    Values already pushed in this try are not pushed again (a sensor in poke mode calls this on
+    every poke); a new try pushes them again, as Airflow cleared the try's XComs.
+    """
+    urls = {
+        AdobeFlowRunLink.name: flow_run_ui_url(ui_org, sandbox_name, flow_id, run_id),
+        AdobeFlowActivityLink.name: flow_run_ui_url(ui_org, sandbox_name, flow_id),
+    }
+    pushed = (getattr(ti, "try_number", None), urls)
+    if getattr(operator, _PUSHED_ATTR, None) != pushed:
+        for link in FLOW_RUN_LINKS:
+            ti.xcom_push(key=link.xcom_key, value=urls[link.name])
+        setattr(operator, _PUSHED_ATTR, pushed)
+    setattr(operator, _LINKS_ATTR, urls)
+    return urls[AdobeFlowRunLink.name]

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_flowrun.exceptions import FlowRunFailedError, FlowRunTimeoutError, FlowServiceError
+from airflow_flowrun.exceptions import (
+    FlowRunFailedError,
+    FlowRunRowErrorsError,
+    FlowRunTimeoutError,
+    FlowServiceError,
+    error_from_event,
+)
 from airflow_flowrun.status import RunStatus
 from airflow_flowrun.summary import format_summary, has_row_errors
 
@@ -38,6 +44,23 @@ def is_not_visible_yet(err: FlowServiceError, created_at: float | None) -> bool:
     return err.status == 404 and created_at is not None and time.time() - created_at < VISIBILITY_GRACE
 
 
+def is_stale_failure(summary: dict[str, Any], stale_failure: dict[str, Any] | None, since: float | None) -> bool:
+    """A ``failed`` reading right after a re-trigger that is still the attempt that was re-triggered.
+
+    Flow Service can show the old attempt's ``failed`` status for a moment after ``op=re-trigger``;
+    that is not the new attempt's outcome. A failure counts as stale while its ``completed_at`` is
+    the re-triggered attempt's and less than :data:`VISIBILITY_GRACE` seconds have passed since the
+    re-trigger (epoch seconds ``since``); after that it is taken as the outcome.
+
+    :param stale_failure: ``{"completed_at": ...}`` of the attempt that was re-triggered, or None
+    """
+    if stale_failure is None or RunStatus.parse(summary.get("status")) is not RunStatus.FAILED:
+        return False
+    if since is not None and time.time() - since >= VISIBILITY_GRACE:
+        return False
+    return summary.get("completed_at") == stale_failure.get("completed_at")
+
+
 def wait_for_run(
     read_run: Callable[[], dict[str, Any]],
     summarize: Callable[[dict[str, Any]], dict[str, Any]],
@@ -48,10 +71,13 @@ def wait_for_run(
     timeout: float,
     created_at: float | None,
     log: Logger,
+    stale_failure: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Poll a run in this process until it is terminal; return its summary.
 
     The deadline is checked before each status read, as the trigger does.
+
+    :param stale_failure: after a re-trigger, the failed attempt it replaced (see :func:`is_stale_failure`)
 
     :raises FlowRunTimeoutError: when ``timeout`` seconds pass first
     """
@@ -70,7 +96,9 @@ def wait_for_run(
         else:
             summary = summarize(run)
             last_status = summary["status"]
-            if RunStatus.parse(last_status).is_terminal():
+            if is_stale_failure(summary, stale_failure, created_at):
+                log.info("Flow run %s still shows the failed attempt that was re-triggered; waiting", run_id)
+            elif RunStatus.parse(last_status).is_terminal():
                 return summary
             log.info("Flow run %s is %s; next check in %.0f s", run_id, last_status, poll_interval)
         time.sleep(max(0.0, min(poll_interval, timeout - (time.monotonic() - started))))
@@ -84,7 +112,7 @@ def judge(summary: dict[str, Any], *, fail_on_row_errors: bool, log: Logger) -> 
         raise FlowRunFailedError(summary["run_id"], summary["status"], summary["errors"], summary["ui_url"])
     if has_row_errors(summary):
         if fail_on_row_errors:
-            raise FlowRunFailedError(
+            raise FlowRunRowErrorsError(
                 summary["run_id"],
                 summary["status"],
                 summary["errors"],
@@ -104,7 +132,9 @@ def validate_trigger_event(event: Any, run_id: str | None = None) -> dict[str, A
     """Check an event from :class:`AdobeFlowRunTrigger` and turn a failed wait into its exception.
 
     Returns the run summary of a ``success`` or ``failed`` event (for :func:`judge`); a missing,
-    malformed or unknown event fails loudly instead of passing as success.
+    malformed or unknown event fails loudly instead of passing as success. An ``error`` event raises
+    the exception the trigger met, rebuilt from the event's ``error`` (so a 403 or a 404 past the
+    visibility grace fails without retries, as it does in a worker).
     """
     if not isinstance(event, dict) or event.get("status") not in TRIGGER_EVENT_STATUSES:
         raise AirflowException(f"Unexpected event from the flow run trigger: {event!r}")
@@ -115,7 +145,9 @@ def validate_trigger_event(event: Any, run_id: str | None = None) -> dict[str, A
     if status == "timeout":
         raise FlowRunTimeoutError(str(event.get("message")))
     if status == "error":
-        raise AirflowException(f"Waiting for flow run {event.get('run_id')} failed: {event.get('message')}")
+        error = event["error"] if isinstance(event.get("error"), dict) else {}
+        fallback = f"Waiting for flow run {event.get('run_id')} failed: {event.get('message')}"
+        raise error_from_event(error, default_message=fallback)
     if not isinstance(summary, dict) or summary.get("run_id") != event.get("run_id"):
         raise AirflowException(f"Trigger event {status!r} carries no summary of run {event.get('run_id')}: {event!r}")
     if status == "success" and RunStatus.parse(summary.get("status")) is not RunStatus.SUCCESS:

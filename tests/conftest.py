@@ -40,6 +40,20 @@ def token_cache():
     TOKEN_CACHE.clear()
 
 
+@pytest.fixture(scope="session")
+def warm_dag_test(airflow_db: str) -> None:
+    """One throwaway ``dag.test()``: the first in a process spends seconds warming up Airflow's
+    in-process execution API, which would otherwise eat into the first test's timing (a run meant
+    to be in progress at the first poke could already be over)."""
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
+    from dagtest import run_dag_test
+
+    with DAG("warm_up", schedule=None) as dag:
+        EmptyOperator(task_id="nothing")
+    run_dag_test(dag, logical_date=None)
+
+
 @pytest.fixture
 def run_dag(airflow_db: str):
     """Register a DAG built in a test and run it with ``dag.test()``; returns the DagRun."""

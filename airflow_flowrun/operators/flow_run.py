@@ -14,7 +14,7 @@ from airflow_flowrun import api
 from airflow_flowrun._compat import conf
 from airflow_flowrun.connection import DEFAULT_CONN_ID
 from airflow_flowrun.exceptions import InvalidParameterError
-from airflow_flowrun.links import UI_URL_XCOM_KEY, AdobeFlowRunLink, flow_run_ui_url
+from airflow_flowrun.links import FLOW_RUN_LINKS, publish_links
 from airflow_flowrun.outcome import judge, validate_trigger_event, wait_for_run
 from airflow_flowrun.submission import RunSubmitter, mark_finished
 from airflow_flowrun.summary import build_summary
@@ -51,11 +51,12 @@ class _AdobeFlowRunOperator(BaseOperator):
     :param retrigger_failed_run: when an earlier try's run failed, re-run it with ``op=re-trigger``
         instead of creating a new run
     :return: the flow run id (XCom ``return_value``, pushed as soon as the run exists); when it
-        waits, the run summary is pushed as XCom ``flow_run``
+        waits, the run summary is pushed as XCom ``flow_run``. The extra links **AEP flow run** and
+        **AEP flow activity** are stored as soon as the run exists, so they show while the task waits.
     """
 
-    template_fields: Sequence[str] = ("flow_id", "window_start", "window_end", "start_time")
-    operator_extra_links = (AdobeFlowRunLink(),)
+    template_fields: Sequence[str] = ("flow_id", "window_start", "window_end", "start_time", "aep_conn_id")
+    operator_extra_links = FLOW_RUN_LINKS
     ui_color = "#fa0f00"
 
     def __init__(
@@ -120,15 +121,13 @@ class _AdobeFlowRunOperator(BaseOperator):
             retrigger_failed=self.retrigger_failed_run,
         )
         run_id = self._run_id = submission.run_id
-        settings = self.hook.settings
-        ui_url = flow_run_ui_url(settings.ui_org, settings.sandbox_name, flow_id, run_id)
+        ti = context["ti"]
+        ti.xcom_push(key="return_value", value=run_id)
+        ui_url = self._publish_links(ti, flow_id, run_id)
         self.log.info(
             "Flow run %s (%s) of flow %s for window [%d, %d): %s",
             run_id, submission.how, flow_id, window_start, window_end, ui_url,
         )  # fmt: skip
-        ti = context["ti"]
-        ti.xcom_push(key="return_value", value=run_id)
-        ti.xcom_push(key=UI_URL_XCOM_KEY, value=ui_url)
         if not self.wait_for_completion:
             submitter.mark_finished(run_id)
             return run_id
@@ -142,6 +141,7 @@ class _AdobeFlowRunOperator(BaseOperator):
                     poll_interval=self.poll_interval,
                     end_time=time.time() + self.timeout,
                     created_at=submission.created_at,
+                    stale_failure=submission.stale_failure,
                 ),
                 method_name="execute_complete",
                 kwargs={"run_id": run_id},
@@ -156,6 +156,7 @@ class _AdobeFlowRunOperator(BaseOperator):
             timeout=self.timeout,
             created_at=submission.created_at,
             log=self.log,
+            stale_failure=submission.stale_failure,
         )
         return self._finish(context, summary)
 
@@ -173,10 +174,18 @@ class _AdobeFlowRunOperator(BaseOperator):
         return self._finish(context, validate_trigger_event(event, run_id))
 
     def _finish(self, context: Context, summary: dict[str, Any]) -> str:
-        context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
+        ti = context["ti"]
+        self._publish_links(ti, str(summary.get("flow_id") or self.flow_id), summary["run_id"])
+        ti.xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         judge(summary, fail_on_row_errors=self.fail_on_row_errors, log=self.log)
         mark_finished(context.get("task_state_store"), summary["run_id"])
         return summary["run_id"]
+
+    def _publish_links(self, ti: Any, flow_id: str, run_id: str) -> str:
+        settings = self.hook.settings
+        return publish_links(
+            self, ti, ui_org=settings.ui_org, sandbox_name=settings.sandbox_name, flow_id=flow_id, run_id=run_id
+        )
 
     def _summarize(self, run: dict[str, Any]) -> dict[str, Any]:
         settings = self.hook.settings
@@ -190,8 +199,9 @@ class _AdobeFlowRunOperator(BaseOperator):
             raise InvalidParameterError(
                 "window_start/window_end",
                 None,
-                "not given, and this DAG run has no data interval (manual runs in Airflow 3 have no logical "
-                "date): pass window_start and window_end explicitly, or run the DAG on a schedule",
+                "not given, and this DAG run has no data interval (a run triggered without a logical date has "
+                "none, e.g. from the UI or REST API with logical_date null): pass window_start and window_end "
+                "(they are templated), trigger the run with a logical date, or run the DAG on a schedule",
             )
         if start == end:
             raise InvalidParameterError(

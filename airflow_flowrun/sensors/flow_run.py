@@ -6,14 +6,21 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator
+from airflow.sdk import BaseOperator, BaseSensorOperator
 
-from airflow_flowrun._compat import conf
+from airflow_flowrun._compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    TaskDeferralTimeout,
+    conf,
+)
 from airflow_flowrun.connection import DEFAULT_CONN_ID
-from airflow_flowrun.exceptions import FlowServiceError
-from airflow_flowrun.links import UI_URL_XCOM_KEY, AdobeFlowRunLink
+from airflow_flowrun.exceptions import FlowRunTimeoutError, FlowServiceError
+from airflow_flowrun.links import FLOW_RUN_LINKS, publish_links
 from airflow_flowrun.outcome import is_not_visible_yet, judge, validate_trigger_event
 from airflow_flowrun.status import RunStatus
 from airflow_flowrun.summary import build_summary
@@ -30,17 +37,21 @@ SUMMARY_XCOM_KEY = "flow_run"
 class AdobeFlowRunSensor(BaseSensorOperator):
     """Wait until a flow run ends: done on ``success``, :class:`FlowRunFailedError` on ``failed``.
 
-    Poke, reschedule and deferrable modes give the same outcome. The run summary is pushed as XCom
-    ``flow_run``. A 404 during the first minute of waiting counts as "not visible yet".
+    Poke, reschedule and deferrable modes end the same situation the same way: the same verdict on
+    the run, :class:`AirflowSensorTimeout` (no retries) when ``timeout`` passes, and ``soft_fail``,
+    ``never_fail`` and ``silent_fail`` applied to every poke and every trigger event as
+    :class:`BaseSensorOperator` applies them to pokes. The run summary is pushed as XCom
+    ``flow_run``; the extra links show as soon as the run has been read. A 404 during the first
+    minute of waiting counts as "not visible yet".
 
     :param run_id: the flow run id (templated), e.g. ``"{{ ti.xcom_pull(task_ids='ingest') }}"``
-    :param aep_conn_id: the ``aep`` connection
+    :param aep_conn_id: the ``aep`` connection (templated)
     :param fail_on_row_errors: fail when a ``success`` run reports failed records or errors
     :param deferrable: wait in the triggerer instead of a worker slot
     """
 
-    template_fields: Sequence[str] = ("run_id",)
-    operator_extra_links = (AdobeFlowRunLink(),)
+    template_fields: Sequence[str] = ("run_id", "aep_conn_id")
+    operator_extra_links = FLOW_RUN_LINKS
     ui_color = "#fa0f00"
 
     def __init__(
@@ -68,24 +79,17 @@ class AdobeFlowRunSensor(BaseSensorOperator):
         return AdobeFlowServiceHook(aep_conn_id=self.aep_conn_id)
 
     def execute(self, context: Context) -> Any:
-        run_id = validate_uuid("run_id", self.run_id)
+        validate_uuid("run_id", self.run_id)
         if not self.deferrable:
             return super().execute(context)
-        if self.poke(context):
-            return None
-        from airflow_flowrun.triggers.flow_run import AdobeFlowRunTrigger
-
-        self.defer(
-            trigger=AdobeFlowRunTrigger(
-                run_id=run_id,
-                aep_conn_id=self.aep_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-                created_at=time.time(),
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 10 * self.poke_interval + 60),
-        )
+        started = time.time()
+        try:
+            if self.poke(context):
+                return None
+        except Exception as err:
+            self._on_poke_error(err)
+        self._defer(end_time=started + self.timeout, waiting_since=started)
+        return None
 
     def poke(self, context: Context) -> bool:
         run_id = validate_uuid("run_id", self.run_id)
@@ -96,22 +100,113 @@ class AdobeFlowRunSensor(BaseSensorOperator):
                 self.log.info("Flow run %s is not visible yet; waiting", run_id)
                 return False
             raise
-        status = RunStatus.of_run(run)
+        summary = self._summarize(run)
+        self._publish_links(context, summary)
+        status = RunStatus.parse(summary["status"])
         if not status.is_terminal():
             self.log.info("Flow run %s is %s", run_id, status.value)
             return False
-        self._finish(context, self._summarize(run))
+        self._finish(context, summary)
         return True
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
-        """Resume after the trigger: same verdict as a poke."""
-        self._finish(context, validate_trigger_event(event, validate_uuid("run_id", self.run_id)))
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        end_time: float | None = None,
+        waiting_since: float | None = None,
+    ) -> None:
+        """Resume after the trigger: the same verdict, and the same fail modes, as a poke."""
+        try:
+            summary = validate_trigger_event(event, validate_uuid("run_id", self.run_id))
+        except FlowRunTimeoutError as err:
+            self._time_out(str(err))
+        except Exception as err:
+            self._on_poke_error(err)
+        else:
+            try:
+                self._finish(context, summary)
+                return
+            except Exception as err:
+                self._on_poke_error(err)
+        # silent_fail: keep waiting, as a poke that failed silently does, one poke interval from now
+        # (the deadline comes from the defer kwargs, or from the event where those are dropped: dag.test)
+        if isinstance(event, dict):
+            end_time = end_time if end_time is not None else event.get("end_time")
+            waiting_since = waiting_since if waiting_since is not None else event.get("created_at")
+        now = time.time()
+        if end_time is None or now >= end_time:
+            self._time_out(f"Sensor has timed out waiting for flow run {self.run_id}.")
+        self._defer(end_time=end_time, waiting_since=waiting_since or now, not_before=now + self.poke_interval)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume with the fail modes applied by :meth:`execute_complete` only, as they are to pokes.
+
+        ``BaseSensorOperator`` would skip on *any* error under ``soft_fail``, which a poke does only
+        for timeouts and errors no retry can change; a deferral that timed out is a sensor timeout.
+        """
+        try:
+            return BaseOperator.resume_execution(self, next_method, next_kwargs, context)
+        except TaskDeferralTimeout as err:
+            self._time_out(str(err))
+        except AirflowSkipException:
+            raise
+        except Exception as err:
+            if self.never_fail or (self.soft_fail and isinstance(err, AirflowFailException)):
+                raise AirflowSkipException(f"Skipping: {err}") from err
+            raise
+
+    def _defer(self, *, end_time: float, waiting_since: float, not_before: float | None = None) -> None:
+        from airflow_flowrun.triggers.flow_run import AdobeFlowRunTrigger
+
+        self.defer(
+            trigger=AdobeFlowRunTrigger(
+                run_id=validate_uuid("run_id", self.run_id),
+                aep_conn_id=self.aep_conn_id,
+                poll_interval=self.poke_interval,
+                end_time=end_time,
+                created_at=waiting_since,
+                not_before=not_before,
+            ),
+            method_name="execute_complete",
+            kwargs={"end_time": end_time, "waiting_since": waiting_since},
+            timeout=timedelta(seconds=max(end_time - time.time(), 0) + 10 * self.poke_interval + 60),
+        )
+
+    def _on_poke_error(self, err: Exception) -> None:
+        """What ``BaseSensorOperator`` does with an error of a poke; returns when the sensor keeps waiting."""
+        if isinstance(err, AirflowSensorTimeout | AirflowTaskTimeout | AirflowFailException):
+            if self.soft_fail or self.never_fail:
+                raise AirflowSkipException(
+                    f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {err}"
+                ) from err
+            raise err
+        if isinstance(err, AirflowSkipException):
+            raise err
+        if self.silent_fail:
+            self.log.error("Sensor poke failed (silent_fail=True, waiting on): %s", err)
+            return
+        if self.never_fail:
+            raise AirflowSkipException(f"Skipping (never_fail): {err}") from err
+        raise err
+
+    def _time_out(self, message: str) -> NoReturn:
+        """A timeout ends as in poke mode: skipped under ``soft_fail``, else :class:`AirflowSensorTimeout`."""
+        if self.soft_fail:
+            raise AirflowSkipException(message)
+        raise AirflowSensorTimeout(message)
 
     def _finish(self, context: Context, summary: dict[str, Any]) -> None:
-        ti = context["ti"]
-        ti.xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
-        ti.xcom_push(key=UI_URL_XCOM_KEY, value=summary["ui_url"])
+        self._publish_links(context, summary)
+        context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         judge(summary, fail_on_row_errors=self.fail_on_row_errors, log=self.log)
+
+    def _publish_links(self, context: Context, summary: dict[str, Any]) -> None:
+        settings = self.hook.settings
+        publish_links(
+            self, context["ti"], ui_org=settings.ui_org, sandbox_name=settings.sandbox_name,
+            flow_id=str(summary["flow_id"]), run_id=summary["run_id"],
+        )  # fmt: skip
 
     def _summarize(self, run: dict[str, Any]) -> dict[str, Any]:
         settings = self.hook.settings

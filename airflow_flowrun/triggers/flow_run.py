@@ -12,9 +12,9 @@ from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_flowrun.connection import DEFAULT_CONN_ID
-from airflow_flowrun.exceptions import FlowRunFailedError, FlowServiceError, InvalidParameterError
+from airflow_flowrun.exceptions import FlowRunFailedError, FlowServiceError, InvalidParameterError, error_to_event
 from airflow_flowrun.links import flow_run_ui_url
-from airflow_flowrun.outcome import is_not_visible_yet, timeout_message
+from airflow_flowrun.outcome import is_not_visible_yet, is_stale_failure, timeout_message
 from airflow_flowrun.status import RunStatus
 from airflow_flowrun.summary import build_summary
 from airflow_flowrun.validation import validate_uuid
@@ -30,9 +30,14 @@ class AdobeFlowRunTrigger(BaseTrigger):
     Every trigger of one connection in a triggerer process shares one token and one poller that
     reads up to 100 runs per call (see :mod:`airflow_flowrun.triggers._poller`); each trigger keeps
     its own poll interval, deadline and outcome. The event payload is
-    ``{"status": "success" | "failed" | "timeout" | "error", "run_id", "message", "flow_run"}`` where
-    ``flow_run`` is the :func:`~airflow_flowrun.summary.build_summary` of the last run read (or None).
-    A ``success`` can carry row errors: judging them is the operator's business.
+    ``{"status": "success" | "failed" | "timeout" | "error", "run_id", "message", "flow_run", "fatal"}``
+    where ``flow_run`` is the :func:`~airflow_flowrun.summary.build_summary` of the last run read (or
+    None) and ``fatal`` says whether a retry could change the outcome; ``end_time`` and ``created_at``
+    repeat the trigger's own, so a sensor waiting on after a silent failure keeps its deadline. An
+    ``error`` event also carries ``error``, the fields of the exception met
+    (:func:`~airflow_flowrun.exceptions.error_to_event`), so the worker raises the same exception a
+    wait in the worker would have raised. A ``success`` can carry row errors: judging them is the
+    operator's business.
 
     :param run_id: the flow run to wait for
     :param aep_conn_id: the ``aep`` connection
@@ -40,6 +45,10 @@ class AdobeFlowRunTrigger(BaseTrigger):
     :param end_time: epoch seconds after which the wait ends with a ``timeout`` event; None waits forever
     :param created_at: epoch seconds when the run was created: a 404 within 60 s of it means the run is
         not visible yet. None starts those 60 s when the trigger starts.
+    :param not_before: epoch seconds before which the run is not read (a sensor waiting on after a
+        silent failure reads again one poke interval later, not at once)
+    :param stale_failure: after a re-trigger, ``{"completed_at"}`` of the failed attempt it replaced:
+        that failure is not the outcome (see :func:`~airflow_flowrun.outcome.is_stale_failure`)
     """
 
     def __init__(
@@ -49,6 +58,8 @@ class AdobeFlowRunTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         end_time: float | None = None,
         created_at: float | None = None,
+        stale_failure: dict[str, Any] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         self.run_id = validate_uuid("run_id", run_id)
@@ -56,6 +67,8 @@ class AdobeFlowRunTrigger(BaseTrigger):
         self.poll_interval = _seconds("poll_interval", poll_interval, positive=True)
         self.end_time = None if end_time is None else _seconds("end_time", end_time)
         self.created_at = None if created_at is None else _seconds("created_at", created_at)
+        self.not_before = None if not_before is None else _seconds("not_before", not_before)
+        self.stale_failure = None if stale_failure is None else {"completed_at": stale_failure.get("completed_at")}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -66,6 +79,8 @@ class AdobeFlowRunTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "created_at": self.created_at,
+                "stale_failure": self.stale_failure,
+                "not_before": self.not_before,
             },
         )
 
@@ -78,10 +93,13 @@ class AdobeFlowRunTrigger(BaseTrigger):
         # in by the poller's hook) must not weigh on DAG parsing.
         from airflow_flowrun.triggers._poller import poller_for, shared_settings
 
+        if self.not_before is not None:
+            until = self.not_before if self.end_time is None else min(self.not_before, self.end_time)
+            await asyncio.sleep(max(0.0, until - time.time()))
         try:
             settings = await shared_settings(self.aep_conn_id)
         except AirflowException as err:
-            return self._event("error", f"Cannot read connection {self.aep_conn_id!r}: {err}")
+            return self._error_event(err, f"Cannot read connection {self.aep_conn_id!r}: {err}")
         subscription = poller_for(settings).subscribe(self.run_id, self.poll_interval)
         try:
             return await self._watch(subscription, settings)
@@ -108,13 +126,15 @@ class AdobeFlowRunTrigger(BaseTrigger):
                 if is_not_visible_yet(err, created_at):
                     self.log.info("Flow run %s is not visible yet; waiting for it", self.run_id)
                     continue
-                return self._event("error", _without_secret(str(err), settings), summary)
+                return self._error_event(err, str(err), summary, settings)
             status = RunStatus.parse(summary["status"])
             if status is not last_status:
                 self.log.info("Flow run %s is %s", self.run_id, summary["status"] or "without a status yet")
                 last_status = status
             if status is RunStatus.SUCCESS:
                 return self._event("success", f"Flow run {self.run_id} succeeded.", summary)
+            if is_stale_failure(summary, self.stale_failure, created_at):
+                continue  # the re-triggered attempt's old failure; the new attempt has not shown yet
             if status is RunStatus.FAILED:
                 failure = FlowRunFailedError(self.run_id, summary["status"], summary["errors"], summary["ui_url"])
                 return self._event("failed", str(failure), summary)
@@ -126,8 +146,27 @@ class AdobeFlowRunTrigger(BaseTrigger):
             last, link = summary["status"], summary["ui_url"]
         return self._event("timeout", timeout_message(self.run_id, last, link), summary)
 
-    def _event(self, status: str, message: str, summary: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"status": status, "run_id": self.run_id, "message": message, "flow_run": summary}
+    def _error_event(
+        self,
+        err: Exception,
+        message: str,
+        summary: dict[str, Any] | None = None,
+        settings: AepConnectionSettings | None = None,
+    ) -> dict[str, Any]:
+        error = {
+            key: _without_secret(value, settings) if isinstance(value, str) else value
+            for key, value in error_to_event(err).items()
+        }
+        event = self._event("error", _without_secret(message, settings), summary, fatal=bool(error["fatal"]))
+        return {**event, "error": error}
+
+    def _event(
+        self, status: str, message: str, summary: dict[str, Any] | None = None, *, fatal: bool = False
+    ) -> dict[str, Any]:
+        return {
+            "status": status, "run_id": self.run_id, "message": message, "flow_run": summary, "fatal": fatal,
+            "end_time": self.end_time, "created_at": self.created_at,
+        }  # fmt: skip
 
 
 def _seconds(param: str, value: Any, *, positive: bool = False) -> float:
@@ -139,6 +178,8 @@ def _seconds(param: str, value: Any, *, positive: bool = False) -> float:
     return float(value)
 
 
-def _without_secret(message: str, settings: AepConnectionSettings) -> str:
+def _without_secret(message: str, settings: AepConnectionSettings | None) -> str:
     """Error text from a server could echo what it was sent; the client secret never leaves in an event."""
-    return message.replace(settings.client_secret, "***") if len(settings.client_secret) >= 5 else message
+    if settings is None or len(settings.client_secret) < 5:
+        return message
+    return message.replace(settings.client_secret, "***")

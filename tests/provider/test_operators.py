@@ -60,7 +60,8 @@ def test_summary_is_pushed_with_the_runs_metrics(emu, run_dag):
     assert summary["completed_at"].endswith("Z")
     assert isinstance(summary["duration_seconds"], float)
     assert summary["ui_url"].endswith(f"/dataflows/{FILE_FLOW_ID}/activity/{run['id']}")
-    assert xcom(dag_run, "ingest", "flow_run_ui_url") == summary["ui_url"]
+    assert xcom(dag_run, "ingest", "_link_AdobeFlowRunLink") == summary["ui_url"]
+    assert xcom(dag_run, "ingest", "_link_AdobeFlowActivityLink") == summary["ui_url"].rsplit("/", 1)[0]
 
 
 def test_empty_data_interval_fails_explaining_the_cron_default(emu, run_dag, capfd):

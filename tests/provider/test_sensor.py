@@ -14,6 +14,7 @@ from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
 from airflow_flowrun.sensors.flow_run import AdobeFlowRunSensor
 
 DAY = datetime(2026, 11, 27, tzinfo=UTC)
+pytestmark = pytest.mark.usefixtures("warm_dag_test")
 WINDOW = {"window_start": int(DAY.timestamp()), "window_end": int(DAY.timestamp()) + 3600}
 
 
