@@ -123,7 +123,7 @@ CASES: dict[str, BadInput] = {
     "window_start_only": BadInput(TABLE, {"window_start": W0, "window_end": None}, ("window_end=None",), at_parse=True),
     "window_end_only": BadInput(TABLE, {"window_start": None, "window_end": W1}, ("window_start=None",), at_parse=True),
     "no_window_on_a_manual_run": BadInput(
-        TABLE, {"window_start": None, "window_end": None}, ("window_start/window_end", "no logical date")
+        TABLE, {"window_start": None, "window_end": None}, ("window_start/window_end", "no data interval")
     ),
     "start_time_in_milliseconds": BadInput(
         TABLE, {"start_time": W1 * 1000}, (f"start_time={W1 * 1000}", "milliseconds")
