@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import airflow
 import pytest
 from airflow.sdk import DAG
 from dagtest import task_states, xcom
+from packaging.version import Version
 
 from airflow_flowrun.emulator import FILE_FLOW_ID
 from airflow_flowrun.operators.flow_run import AdobeFileFlowRunOperator
@@ -57,6 +59,11 @@ def test_retrigger_ignores_the_failed_status_seen_right_after_it(emu, run_dag, m
     assert xcom(dag_run, "ingest") == run["id"]
 
 
+@pytest.mark.skipif(
+    Version(airflow.__version__).release < (3, 3),
+    reason="the submission note lives in task_state_store (Airflow >= 3.3); without it a later try looks "
+    "for the lost POST's run only for the hook's lost_answer_grace, as the README says",
+)
 @pytest.mark.parametrize("mode", MODES)
 def test_lost_post_answer_with_a_lagging_listing_makes_one_run(emu, run_dag, mode):
     """The POST committed, its answer was lost, and the run stays out of listings for 12 s: the try
