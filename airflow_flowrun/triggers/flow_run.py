@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +22,39 @@ from airflow_flowrun.summary import build_summary
 from airflow_flowrun.validation import validate_uuid
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from airflow_flowrun.connection import AepConnectionSettings
     from airflow_flowrun.triggers._poller import Subscription
+
+_POLLER_MODULE = "airflow_flowrun.triggers._poller"
+_poller: ModuleType | None = None
+_poller_imports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[ModuleType]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _import_poller() -> ModuleType:
+    """The poller module, imported off the event loop the first time.
+
+    Not imported at module level: the operators import this module, and aiohttp (pulled in by the
+    poller's hook) must not weigh on DAG parsing. Not imported in the coroutine either: the first
+    import of aiohttp and the async hook takes a few hundred milliseconds, which would block the
+    triggerer's loop (and every other trigger in it) for that long.
+    """
+    global _poller
+    if _poller is not None:
+        return _poller
+    # The triggers that start together wait for one import and resume together, so that they still
+    # share one connection lookup. (Not ``sys.modules``: it holds a module while another thread is
+    # still executing it.)
+    loop = asyncio.get_running_loop()
+    pending = _poller_imports.get(loop)
+    if pending is None:
+        pending = _poller_imports[loop] = loop.create_task(asyncio.to_thread(importlib.import_module, _POLLER_MODULE))
+        pending.add_done_callback(lambda _: _poller_imports.pop(loop, None))
+    _poller = await asyncio.shield(pending)
+    return _poller
 
 
 class AdobeFlowRunTrigger(BaseTrigger):
@@ -89,18 +122,15 @@ class AdobeFlowRunTrigger(BaseTrigger):
 
     async def wait_for_outcome(self) -> dict[str, Any]:
         """The event payload, once the run ended, the deadline passed or an error stopped the wait."""
-        # Imported here, not at module level: the operators import this module, and aiohttp (pulled
-        # in by the poller's hook) must not weigh on DAG parsing.
-        from airflow_flowrun.triggers._poller import poller_for, shared_settings
-
+        poller = await _import_poller()
         if self.not_before is not None:
             until = self.not_before if self.end_time is None else min(self.not_before, self.end_time)
             await asyncio.sleep(max(0.0, until - time.time()))
         try:
-            settings = await shared_settings(self.aep_conn_id)
+            settings = await poller.shared_settings(self.aep_conn_id)
         except AirflowException as err:
             return self._error_event(err, f"Cannot read connection {self.aep_conn_id!r}: {err}")
-        subscription = poller_for(settings).subscribe(self.run_id, self.poll_interval)
+        subscription = poller.poller_for(settings).subscribe(self.run_id, self.poll_interval)
         try:
             return await self._watch(subscription, settings)
         finally:
