@@ -3,6 +3,13 @@
 The operator only creates the run (``wait_for_completion=False``) and returns its id; a sensor in
 reschedule mode waits without holding a worker slot between checks; a downstream task reads the
 sensor's ``flow_run`` summary and refuses a run that ingested nothing.
+
+Every task has retries, and the sensor checks every 30 s, not every few seconds: on a real
+deployment Airflow itself can fail a reschedule-mode sensor when the executor's report of one poke
+reaches the scheduler after the next poke was queued (apache/airflow#71172, "finished with state
+success, but the task instance's state attribute is queued"); the shorter the interval, the more
+often. A retry is harmless here: the sensor reads the same run again, and the operator re-attaches
+to the run it created instead of creating another. ``deferrable=True`` avoids that path altogether.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ with DAG(
     catchup=False,
     tags=["example", "aep"],
     doc_md=__doc__,
+    default_args={"retries": 3, "retry_delay": timedelta(seconds=15)},
 ) as dag:
 
     @task
@@ -45,7 +53,7 @@ with DAG(
         task_id="wait_for_ingestion",
         run_id="{{ ti.xcom_pull(task_ids='ingest') }}",
         mode="reschedule",
-        poke_interval=5,
+        poke_interval=30,
         timeout=timedelta(hours=2).total_seconds(),
     )
 
