@@ -73,8 +73,9 @@ Answers
 
 Faults (see :mod:`.faults`)
     ``emu.inject(kind, **rule)`` with ``kind`` ``status`` (``status``, ``retry_after``), ``drop``
-    (connection closed, no response), ``latency`` (``delay``) or ``commit_then_502`` (the request
-    is handled, then answered 502); matched by ``method`` and ``path`` (regex; default: Flow
+    (connection closed, no response), ``latency`` (``delay``), ``commit_then_502`` (the request
+    is handled, then answered 502) or ``commit_then_delay`` (the request is handled, then its
+    answer is held ``delay`` seconds); matched by ``method`` and ``path`` (regex; default: Flow
     Service paths only), selected by ``nth``, ``every`` or ``probability`` (seeded), capped by
     ``max_count``. ``visibility_delay``: new runs answer 404 and stay out of listings that long.
 

@@ -7,11 +7,15 @@ A rule has a ``kind``:
 - ``drop``: close the connection without any HTTP response (the client sees a connection error);
 - ``latency``: wait ``delay`` seconds (default 1), then answer normally;
 - ``commit_then_502``: handle the request normally (``POST /runs`` creates and stores the run),
-  then answer 502 instead of the real answer.
+  then answer 502 instead of the real answer;
+- ``commit_then_delay``: handle the request normally, then hold the real answer ``delay`` seconds
+  (the run exists while the client still waits for its id: a client that dies meanwhile never
+  learns it).
 
 Matching: ``method`` (any when unset) and ``path``, a regular expression searched in the URL path.
 Without ``path`` a rule matches Flow Service paths only (not the IMS token endpoint; use e.g.
-``path="/ims/"`` for that); ``commit_then_502`` defaults to ``method="POST"``, ``path="/runs$"``.
+``path="/ims/"`` for that); ``commit_then_502`` and ``commit_then_delay`` default to
+``method="POST"``, ``path="/runs$"``.
 Admin paths (``/_emulator``) are never faulted.
 
 Selection among matching requests (at most one selector; none = every matching request):
@@ -32,7 +36,7 @@ from typing import Any
 
 from airflow_flowrun.emulator.seeds import FLOW_SERVICE_PREFIX
 
-FAULT_KINDS = ("status", "drop", "latency", "commit_then_502")
+FAULT_KINDS = ("status", "drop", "latency", "commit_then_502", "commit_then_delay")
 _RULE_KEYS = frozenset(
     {"kind", "method", "path", "nth", "every", "probability", "max_count", "status", "retry_after", "delay"}
 )
@@ -64,7 +68,7 @@ class FaultRule:
 
     def __post_init__(self) -> None:
         self._validate()
-        if self.kind == "commit_then_502":
+        if self.kind in ("commit_then_502", "commit_then_delay"):
             self.method = self.method or "POST"
             self.path = self.path or "/runs$"
         self.method = self.method.upper() if self.method else None

@@ -152,6 +152,7 @@ class EmulatorMiddleware:
         request_id = scope[REQUEST_ID_KEY]
         answered: dict[str, int] = {}
         swallowing = False
+        held: list[Message] | None = [] if fault is not None and fault.kind == "commit_then_delay" else None
 
         async def tagged_send(message: Message) -> None:
             if swallowing:
@@ -159,6 +160,9 @@ class EmulatorMiddleware:
             if message["type"] == "http.response.start":
                 answered["status"] = message["status"]
                 message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+            if held is not None:
+                held.append(message)
+                return
             await send(message)
 
         async def answer_error(error: ApiError) -> int:
@@ -187,6 +191,10 @@ class EmulatorMiddleware:
         if swallowing:
             swallowing = False
             return await answer_error(gateway_error("502000", "Bad Gateway"))
+        if held is not None and fault is not None:
+            await asyncio.sleep(fault.delay)
+            for message in held:
+                await send(message)
         return answered.get("status")
 
 

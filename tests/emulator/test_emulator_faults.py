@@ -1,10 +1,11 @@
-"""Fault injection: error statuses, Retry-After, dropped connections, latency, lost answers,
+"""Fault injection: error statuses, Retry-After, dropped connections, latency, lost and late answers,
 visibility delay, and the nth / every / probability / max_count selectors."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import pytest
@@ -122,6 +123,38 @@ def test_commit_then_502_answers_502_even_when_the_request_is_rejected(emu, clie
 
     assert answer.status_code == 502
     assert emu.runs() == []
+
+
+def test_commit_then_delay_stores_the_run_before_its_answer_arrives(emu, client):
+    emu.inject("commit_then_delay", delay=0.5, nth=[1])
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(client.create_run, FILE_FLOW_ID)
+        while not emu.runs(FILE_FLOW_ID):
+            assert time.monotonic() - started < 0.4, "the run should exist before the answer is sent"
+            time.sleep(0.01)
+        assert not slow.done()
+        answer = slow.result()
+
+    assert answer.status_code == 201
+    assert time.monotonic() - started >= 0.5
+    assert [answer.json()["items"][0]["id"]] == [run["id"] for run in emu.runs(FILE_FLOW_ID)]
+    assert emu.faults_injected["commit_then_delay"] == 1
+
+
+def test_commit_then_delay_survives_a_client_that_gave_up(emu, client):
+    emu.inject("commit_then_delay", delay=0.5, nth=[1])
+    body = {"flowId": FILE_FLOW_ID, "params": {"windowStartTime": WINDOW[0], "windowEndTime": WINDOW[1]}}
+
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(
+            f"{client.base_url}/data/foundation/flowservice/runs", headers=client.headers(), json=body, timeout=0.1
+        )
+    time.sleep(0.6)
+
+    assert len(emu.runs(FILE_FLOW_ID)) == 1
+    assert client.create_run(FILE_FLOW_ID, (WINDOW[1], WINDOW[1] + 900)).status_code == 201
 
 
 def test_visibility_delay_hides_new_runs_then_shows_them(emu, client):
