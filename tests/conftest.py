@@ -15,6 +15,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "example_dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.pop("AIRFLOW_CONN_AEP_DEFAULT", None)
+os.environ["AIRFLOW__AEP_FLOWRUN__TOKEN_CACHE_DIR"] = str(Path(_HOME, "ims-tokens"))  # never ~/.cache
 
 import pytest  # noqa: E402
 
@@ -30,11 +31,24 @@ def airflow_db() -> str:
     return _HOME
 
 
+@pytest.fixture(autouse=True)
+def token_file_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty directory for the machine's IMS token files, per test: no token outlives its test."""
+    directory = tmp_path_factory.mktemp("ims-tokens")
+    monkeypatch.setenv("AIRFLOW__AEP_FLOWRUN__TOKEN_CACHE_DIR", str(directory))
+    return directory
+
+
 @pytest.fixture
-def token_cache():
-    """A cold process-wide token cache for the test, so token requests can be counted."""
+def token_cache(monkeypatch: pytest.MonkeyPatch):
+    """A cold process-wide token cache for the test, so token requests can be counted.
+
+    The machine's token file is off here (tests/provider/test_token_cache.py covers it): clearing
+    this cache then means a new process, as these tests assume.
+    """
     from airflow_flowrun.auth import TOKEN_CACHE
 
+    monkeypatch.setenv("AIRFLOW__AEP_FLOWRUN__TOKEN_CACHE", "process")
     TOKEN_CACHE.clear()
     yield TOKEN_CACHE
     TOKEN_CACHE.clear()

@@ -32,10 +32,10 @@ class AdobeFlowServiceHook(HttpHook):
     """Talk to Adobe Experience Platform Flow Service with an OAuth Server-to-Server credential.
 
     Built on the HTTP provider's :class:`HttpHook` as its users expect: its Basic auth replaced by
-    :class:`~airflow_flowrun.auth.ImsBearerAuth` (``auth_type``: the process's IMS token, refreshed
-    before expiry), one keep-alive session carrying the Platform headers, and ``run`` left as
-    ``HttpHook.run`` (a ``requests.Response``; ``AirflowException`` on an HTTP error). The Flow
-    Service methods add a finite timeout and one retry rule
+    :class:`~airflow_flowrun.auth.ImsBearerAuth` (``auth_type``: the machine's IMS token, shared by
+    its processes and refreshed before expiry), one keep-alive session carrying the Platform
+    headers, and ``run`` left as ``HttpHook.run`` (a ``requests.Response``; ``AirflowException``
+    on an HTTP error). The Flow Service methods add a finite timeout and one retry rule
     (:class:`~airflow_flowrun.retry.RetryPolicy`) to every call, and repeat a call once when the
     gateway refuses the token. Connection extras configure the hook; none is sent as an HTTP header.
 
@@ -82,7 +82,7 @@ class AdobeFlowServiceHook(HttpHook):
         if self._session is None:
             session = requests.Session()
             session.headers.update(settings.platform_headers())
-            session.auth = self.auth_type(settings.token_cache_key, self._fetch_token)
+            session.auth = self.auth_type(settings, self._fetch_token)
             adapter = self.adapter or self.keep_alive_adapter
             if adapter is not None:
                 session.mount("https://", adapter)

@@ -18,8 +18,8 @@ import aiohttp
 from airflow.sdk import BaseHook
 
 from airflow_flowrun import api
-from airflow_flowrun._compat import aextra_dejson, amask_secret
-from airflow_flowrun.auth import TOKEN_CACHE, parse_token_answer
+from airflow_flowrun._compat import aextra_dejson
+from airflow_flowrun.auth import async_access_token, async_forget_token, parse_token_answer
 from airflow_flowrun.connection import DEFAULT_CONN_ID, AepConnectionSettings
 from airflow_flowrun.exceptions import FlowServiceError
 from airflow_flowrun.paging import Pages
@@ -38,9 +38,10 @@ class AdobeFlowServiceAsyncHook(BaseHook):
 
     Use it as ``async with AdobeFlowServiceAsyncHook(conn_id) as hook:``: the hook owns one
     keep-alive :class:`aiohttp.ClientSession`, opened on first use and closed on exit. The access
-    token is the process-wide one of :data:`~airflow_flowrun.auth.TOKEN_CACHE`, fetched under the
-    event loop's lock so that concurrent callers wait for one IMS request; a 401 drops it and repeats
-    the call once. Failures retry as :attr:`retry_policy` says, by the rule the sync hook follows
+    token is the one :func:`~airflow_flowrun.auth.async_access_token` shares (memory, then the
+    machine's token file in a worker thread), fetched under the event loop's lock and the file's
+    lock so that concurrent callers wait for one IMS request; a 401 drops it and repeats the call
+    once. Failures retry as :attr:`retry_policy` says, by the rule the sync hook follows
     (:func:`~airflow_flowrun.retry.is_retryable`: no answer, a cut or unreadable answer, 408, 429,
     500, 502, 503, 504; ``Retry-After`` honoured) and surface as
     :class:`~airflow_flowrun.exceptions.FlowServiceError` (or its fatal subclass for other 4xx).
@@ -139,13 +140,13 @@ class AdobeFlowServiceAsyncHook(BaseHook):
     async def _request_json(self, method: str, url: str, *, params: Any = None, json: Any = None) -> Any:
         """One attempt: the answer's JSON, or the error it amounts to; a 401 drops the token it was sent with."""
         settings = await self.settings()
-        token = await self._access_token()
+        token = await async_access_token(settings, self._fetch_token)
         headers = {**settings.platform_headers(), "Authorization": f"Bearer {token}"}
         try:
             return await self._exchange(method, url, params=params, json=json, headers=headers)
         except FlowServiceError as err:
             if err.status == 401:
-                TOKEN_CACHE.invalidate(settings.token_cache_key, token)
+                await async_forget_token(settings, token)
             raise
 
     async def _exchange(self, method: str, url: str, **request: Any) -> Any:
@@ -166,19 +167,6 @@ class AdobeFlowServiceAsyncHook(BaseHook):
                 connector=aiohttp.TCPConnector(limit=CONNECTION_LIMIT),
             )
         return self._session
-
-    async def _access_token(self) -> str:
-        settings = await self.settings()
-        token = TOKEN_CACHE.get(settings.token_cache_key)
-        if token is not None:
-            return token
-        async with TOKEN_CACHE.async_lock():
-            token = TOKEN_CACHE.get(settings.token_cache_key)
-            if token is None:
-                token, expires_in = await self._fetch_token()
-                await amask_secret(token)
-                TOKEN_CACHE.put(settings.token_cache_key, token, expires_in)
-            return token
 
     async def _fetch_token(self) -> tuple[str, float]:
         """One IMS token request, retried (when at all) with the call it serves."""
