@@ -12,6 +12,11 @@ N subscriptions cost ceil(N/100) list calls per cycle, and a run that ends is se
 interval. A new subscription is read at once (or at the next grid time if that is near), then joins
 the grid.
 
+The readings of a cycle reach the triggers :data:`DELIVERY_SLICE` at a time, one slice per turn of
+the event loop: a thousand triggers woken in one turn would stall the loop for a few hundred
+milliseconds (Airflow's triggerer warns about a blocked loop above 0.2 s), while slices keep it
+turning for every other trigger.
+
 Pollers live in a registry per event loop (``dag.test()`` runs each trigger in a loop of its own); a
 poller stops, and closes its session, as soon as its last subscription closes.
 """
@@ -23,6 +28,7 @@ import contextlib
 import logging
 import math
 import weakref
+from collections import deque
 from typing import Any
 
 from airflow_flowrun.api import MAX_PAGE
@@ -34,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds a timer may fire before its time on the loop's clock; a grid time this close counts as due.
 CLOCK_TOLERANCE = 0.001
+
+#: Readings handed to triggers per turn of the event loop.
+DELIVERY_SLICE = 50
 
 #: What a read hands a subscription: the run object, or the error that prevented reading it.
 Reading = dict[str, Any] | Exception
@@ -109,6 +118,9 @@ class RunPoller:
         self._reads: set[asyncio.Task[None]] = set()
         #: False once the any-of list query was refused (a 4xx): runs are then read one by one.
         self._batched = True
+        #: Readings waiting to be handed over, and the task handing them over a slice at a time.
+        self._deliveries: deque[tuple[Subscription, Reading]] = deque()
+        self._delivering: asyncio.Task[None] | None = None
         self._task = self._loop.create_task(self._run(), name=f"aep-run-poller[{settings.conn_id}]")
 
     def subscribe(self, run_id: str, interval: float) -> Subscription:
@@ -155,6 +167,8 @@ class RunPoller:
         finally:
             self._stop()
             reads = list(self._reads)
+            if self._delivering is not None:
+                reads.append(self._delivering)
             for read in reads:
                 read.cancel()
             try:
@@ -219,12 +233,26 @@ class RunPoller:
             self._settle(subscriptions, reading)
 
     def _settle(self, subscriptions: list[Subscription], reading: Reading) -> None:
-        """Deliver a reading and put each subscription on its next grid time."""
+        """Queue a reading for delivery and put each subscription on its next grid time."""
         now = self._loop.time()
         for subscription in subscriptions:
             if subscription.active:
-                subscription.deliver(reading)
+                self._deliveries.append((subscription, reading))
                 self._schedule(subscription, _next_grid_time(now, subscription.interval))
+        if self._deliveries and self._delivering is None:
+            self._delivering = self._loop.create_task(self._deliver())
+
+    async def _deliver(self) -> None:
+        """Hand the queued readings over, :data:`DELIVERY_SLICE` per turn of the loop."""
+        try:
+            while self._deliveries:
+                for _ in range(min(DELIVERY_SLICE, len(self._deliveries))):
+                    subscription, reading = self._deliveries.popleft()
+                    if subscription.active:
+                        subscription.deliver(reading)
+                await asyncio.sleep(0)  # the triggers just woken run before the next slice wakes
+        finally:
+            self._delivering = None
 
     def _schedule(self, subscription: Subscription, due: float) -> None:
         self._grid.setdefault(due, []).append(subscription)
