@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint unit test-oldest bench clean
+.PHONY: install demo test lint unit test-oldest bench clean e2e e2e-celery
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,20 @@ test-oldest:
 	$(OLD_VENV)/bin/python -m pip install -q --upgrade pip
 	$(OLD_VENV)/bin/python -m pip install -q "apache-airflow==$(OLDEST_AIRFLOW)" -e ".[dev]"
 	timeout -k 15 1800 $(OLD_VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+# The provider on a real deployment (PostgreSQL, scheduler, dag-processor, triggerer, api-server) driven
+# through the REST API, with crash drills: see e2e/driver.py. PostgreSQL and Redis come from Debian
+# packages when missing (apt-get: run as root). asyncpg: Airflow's async engine on PostgreSQL needs it.
+E2E_STAMP := $(VENV)/.e2e-stamp
+$(E2E_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,e2e]" asyncpg
+	touch $(E2E_STAMP)
+
+e2e: $(E2E_STAMP)
+	timeout -k 30 900 bash e2e/run.sh --executor local
+
+e2e-celery: $(E2E_STAMP)
+	timeout -k 30 900 bash e2e/run.sh --executor celery
 
 bench: install
 	$(PY) benchmarks/triggerer_scale.py
