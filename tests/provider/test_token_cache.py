@@ -26,6 +26,7 @@ from airflow_flowrun import token_file
 from airflow_flowrun.auth import TOKEN_CACHE
 from airflow_flowrun.connection import AepConnectionSettings
 from airflow_flowrun.emulator import TABLE_FLOW_ID
+from airflow_flowrun.exceptions import FlowServiceError
 from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
 from airflow_flowrun.hooks.flow_service_async import AdobeFlowServiceAsyncHook
 from airflow_flowrun.token_file import StoredToken, TokenFile
@@ -252,7 +253,7 @@ def test_a_refused_token_is_dropped_from_the_file(emu, token_dir):
     emu.revoke_tokens()
     emu.inject("status", status=503, method="POST", path="/ims/token/v3", max_count=10)
 
-    with pytest.raises(Exception, match="503"):
+    with pytest.raises(FlowServiceError, match="503"):
         AdobeFlowServiceHook(retry_policy=AdobeFlowServiceHook.retry_policy.single_attempt()).get_flow(TABLE_FLOW_ID)
 
     assert old is not None
