@@ -22,8 +22,11 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# pytest-xdist workers (0: none), each with its own Airflow home, sqlite DB and emulators; the tests
+# of an xdist_group run on one worker (the fault soak and the secrets test share one soak).
+PYTEST_WORKERS ?= 2
 unit: install
-	timeout -k 15 1800 $(PY) -m pytest -q -p no:cacheprovider
+	timeout -k 15 1800 $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: lint unit
 
@@ -34,7 +37,7 @@ test-oldest:
 	test -x $(OLD_VENV)/bin/python || $(PYTHON) -m venv $(OLD_VENV)
 	$(OLD_VENV)/bin/python -m pip install -q --upgrade pip
 	$(OLD_VENV)/bin/python -m pip install -q "apache-airflow==$(OLDEST_AIRFLOW)" -e ".[dev]"
-	timeout -k 15 1800 $(OLD_VENV)/bin/python -m pytest -q -p no:cacheprovider
+	timeout -k 15 1800 $(OLD_VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The provider on a real deployment (PostgreSQL, scheduler, dag-processor, triggerer, api-server) driven
 # through the REST API, with crash drills: see e2e/driver.py. PostgreSQL and Redis come from Debian

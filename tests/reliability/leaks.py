@@ -8,13 +8,15 @@ XComs, rendered templates, task state and exception texts can be searched for al
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import re
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 from unittest.mock import patch
@@ -103,17 +105,19 @@ def stored_texts(dag_ids: Iterable[str], run_id: str | None = None) -> list[str]
 
 @dataclass
 class CapturedOutput:
-    """What the process wrote to its stdout and stderr file descriptors while captured."""
+    """What the process wrote while captured: stdout and stderr, or log records (see below)."""
 
     text: str = ""
 
 
 @contextmanager
 def captured_output() -> Iterator[CapturedOutput]:
-    """Send file descriptors 1 and 2 to a temporary file; its text is in the yielded object on exit.
+    """Send file descriptors 1 and 2, and ``sys.stdout`` / ``sys.stderr``, to a temporary file.
 
-    For scripts (the benchmark): ``dag.test()`` prints every task's log there. Under pytest use
-    ``capfd`` instead.
+    Its text is in the yielded object on exit. ``dag.test()`` prints every task's log there. The
+    Python streams are redirected too because under pytest they are pytest's capture, which does not
+    write to the descriptors; so this works in a script (the benchmark) and in a session fixture,
+    where ``capfd`` is not available.
     """
     captured = CapturedOutput()
     sys.stdout.flush()
@@ -122,8 +126,11 @@ def captured_output() -> Iterator[CapturedOutput]:
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
+        raw = os.fdopen(os.dup(sink.fileno()), "wb", buffering=0)
+        stream = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
         try:
-            yield captured
+            with stream, redirect_stdout(stream), redirect_stderr(stream):
+                yield captured
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -133,6 +140,30 @@ def captured_output() -> Iterator[CapturedOutput]:
             os.close(saved[1])
             sink.seek(0)
             captured.text = sink.read().decode("utf-8", errors="replace")
+
+
+@contextmanager
+def captured_logs(level: int = logging.DEBUG) -> Iterator[CapturedOutput]:
+    """Every log record of ``level`` and up, formatted (tracebacks included), as ``caplog.text`` has them.
+
+    The root logger is set to ``level`` meanwhile, as ``caplog.set_level`` does; for a session fixture,
+    where ``caplog`` is not available.
+    """
+    captured = CapturedOutput()
+    records = io.StringIO()
+    handler = logging.StreamHandler(records)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"))
+    root = logging.getLogger()
+    level_before = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    try:
+        yield captured
+    finally:
+        root.setLevel(level_before)
+        root.removeHandler(handler)
+        captured.text = records.getvalue()
 
 
 def task_state_store_model() -> Any:

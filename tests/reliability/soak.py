@@ -8,8 +8,8 @@ One engine for ``tests/reliability/test_fault_soak.py`` (small, asserted) and
    ingestion task in one of three modes: ``sync`` (waits in the worker), ``deferrable`` (waits in the
    trigger) or ``reschedule`` (creates the run, a reschedule-mode sensor waits);
 2. serves an emulator with faults on (5xx, 429 with Retry-After, dropped connections, latency
-   spikes, ``POST /runs`` that commits then answers 502, IMS failures), a visibility delay, tokens
-   that expire every few seconds and canary credentials;
+   spikes, ``POST /runs`` that commits then answers 502 or answers late, IMS failures), a
+   visibility delay, tokens that expire every few seconds and canary credentials;
 3. runs all tasks in one ``dag.test()`` with Airflow retries, some tries dying mid-wait or between
    submit and persist (:mod:`reliability.crashes`);
 4. reads back task outcomes, the runs per (flow, window), the emulator's window report and every
@@ -222,6 +222,7 @@ def install_faults(emulator: Any, config: SoakConfig) -> None:
     emulator.inject("drop", method="POST", path="/runs$", nth=[3])
     emulator.inject("latency", delay=config.latency, probability=rate)
     emulator.inject("commit_then_502", every=7)
+    emulator.inject("commit_then_delay", delay=config.latency, every=11)
     emulator.inject("status", path="/ims/", status=503, probability=0.1)
     emulator.inject("drop", path="/ims/", probability=0.05)
     emulator.visibility_delay = config.visibility_delay

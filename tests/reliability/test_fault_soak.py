@@ -2,25 +2,25 @@
 
 40 ingestion tasks over contiguous windows of six flows, in sync, deferrable and reschedule modes,
 against an emulator that answers 5xx, 429 with Retry-After, drops connections, stalls, commits a
-``POST /runs`` then answers 502, lists new runs late and expires tokens every three seconds; some
+``POST /runs`` then answers 502 or late, lists new runs late and expires tokens every three seconds; some
 tries die mid-wait or between submit and persist. ``benchmarks/fault_soak.py`` runs the same soak
-larger. Run with ``-s`` to see the figures.
+larger. The soak itself is the session's ``fault_soak`` fixture (tests/reliability/conftest.py), which
+test_secrets.py judges too. Run with ``-s`` (and without ``-n``) to see the figures.
 """
 
 from __future__ import annotations
 
+import pytest
 from reliability.crashes import BEFORE_PERSIST, MID_WAIT
-from reliability.soak import SoakConfig, run_soak
 
 from airflow_flowrun.emulator.faults import FAULT_KINDS
 
-SOAK = SoakConfig(tasks=40, seed=7)
+pytestmark = pytest.mark.xdist_group("fault_soak")
 
 
-def test_fault_soak_ingests_every_window_exactly_once_with_the_right_outcomes(airflow_db, capfd, caplog):
-    result = run_soak(SOAK)
-    captured = capfd.readouterr()
-    figures = result.figures(captured.out + captured.err + caplog.text)
+def test_fault_soak_ingests_every_window_exactly_once_with_the_right_outcomes(fault_soak, capfd):
+    result, output = fault_soak.result, fault_soak.output
+    figures = result.figures(output)
     with capfd.disabled():
         print("\nfault soak (tests/reliability/test_fault_soak.py)", *figures, sep="\n")
 
@@ -37,4 +37,4 @@ def test_fault_soak_ingests_every_window_exactly_once_with_the_right_outcomes(ai
     assert result.wrong_outcomes() == {}
     assert result.window_findings() == {"duplicates": [], "missing": [], "unplanned": [], "excess": []}
     assert result.gaps_and_overlaps() == ([], [])
-    assert result.leaks(captured.out + captured.err + caplog.text) == []
+    assert result.leaks(output) == []

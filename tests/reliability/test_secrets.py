@@ -1,9 +1,11 @@
 """No client secret and no access token in anything a user, a log shipper or the metadata DB sees.
 
-The example DAGs, a failed run, a wrong-secret connection, a trigger that errors and a small fault
-soak run with canary credentials (a distinctive secret, distinctive tokens that expire every two
-seconds); then every captured log line, XCom value, rendered template field, task state value and
-exception text is searched for the secret and for every token the emulator issued.
+The example DAGs, a failed run, a wrong-secret connection and a trigger that errors run with canary
+credentials (a distinctive secret, distinctive tokens that expire every two seconds); then every
+captured log line, XCom value, rendered template field, task state value and exception text is
+searched for the secret and for every token the emulator issued. So is everything the session's fault
+soak (the ``fault_soak`` fixture of tests/reliability/conftest.py, with canary credentials of its own)
+printed, logged from DEBUG up and stored, for its own secret and tokens and for these.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import pytest
 from airflow.sdk import DAG
 from dagtest import dagbag_api
 from reliability.leaks import canary_credentials, stored_texts, task_state_store_model
-from reliability.soak import SoakConfig, run_soak
 
 from airflow_flowrun import outcome
 from airflow_flowrun.emulator import FAILING_FLOW_ID, FILE_FLOW_ID, SEEDED_FLOW_IDS, TABLE_FLOW_ID
@@ -32,6 +33,8 @@ DAY = datetime(2026, 11, 27, tzinfo=UTC)
 WRONG_SECRET = "cs-WRONG-CANARY-secret-3e8a"
 UNKNOWN_RUN_ID = "0badf10e-0000-4000-8000-000000000000"
 WINDOW = {"window_start": int(DAY.timestamp()), "window_end": int(DAY.timestamp()) + 3600}
+
+pytestmark = pytest.mark.xdist_group("fault_soak")  # on the worker of test_fault_soak.py: one soak for both
 
 
 def failing_paths_dag() -> DAG:
@@ -53,7 +56,7 @@ def exception_texts(error: BaseException) -> list[str]:
 
 
 def test_no_secret_or_token_leaks_from_examples_failures_or_the_soak(
-    aep_emulator, run_dag, token_cache, capfd, caplog, monkeypatch
+    fault_soak, aep_emulator, run_dag, token_cache, capfd, caplog, monkeypatch
 ):
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
@@ -87,11 +90,12 @@ def test_no_secret_or_token_leaks_from_examples_failures_or_the_soak(
         texts += [str(AdobeFlowServiceHook().test_connection())]
         texts += [json.dumps(request.to_dict()) for request in aep_emulator.requests]
 
-    soak = run_soak(SoakConfig(tasks=8, seed=3))
     captured = capfd.readouterr()
     texts += [captured.out, captured.err, caplog.text, *(record.getMessage() for record in caplog.records)]
     stored = [text for dag_run in dag_runs for text in stored_texts([dag_run.dag_id], run_id=dag_run.run_id)]
     texts += stored
+    soak = fault_soak.result
+    texts += [fault_soak.output, *soak.texts]
 
     assert len(canary.tokens) >= 3, "tokens must have been refreshed for the search to mean something"
     assert sum(text.startswith("rendered ") for text in stored) >= 5, "rendered template fields must be stored"
@@ -101,5 +105,5 @@ def test_no_secret_or_token_leaks_from_examples_failures_or_the_soak(
     assert "invalid_client" in captured.out, "the wrong-secret failure must be in the task log"
     assert canary.find(texts) == []
     assert [text for text in texts if WRONG_SECRET in text] == []
-    assert soak.leaks(captured.out + captured.err + caplog.text) == []
+    assert soak.canary.find(texts) == []
     assert soak.canary.tokens, "the soak issued tokens to search for"
