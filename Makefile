@@ -41,10 +41,10 @@ test-oldest:
 
 # The provider on a real deployment (PostgreSQL, scheduler, dag-processor, triggerer, api-server) driven
 # through the REST API, with crash drills: see e2e/driver.py. PostgreSQL and Redis come from Debian
-# packages when missing (apt-get: run as root). asyncpg: Airflow's async engine on PostgreSQL needs it.
+# packages when missing (apt-get: run as root).
 E2E_STAMP := $(VENV)/.e2e-stamp
 $(E2E_STAMP): pyproject.toml $(STAMP)
-	$(PY) -m pip install -q -e ".[dev,e2e]" asyncpg
+	$(PY) -m pip install -q -e ".[dev,e2e]"
 	touch $(E2E_STAMP)
 
 e2e: $(E2E_STAMP)
@@ -56,6 +56,7 @@ e2e-celery: $(E2E_STAMP)
 bench: install
 	$(PY) benchmarks/triggerer_scale.py
 	$(PY) benchmarks/fault_soak.py
+	$(PY) benchmarks/triggerer_cost.py
 
 clean:
 	rm -rf $(VENV) $(OLD_VENV) .demo .pytest_cache .mypy_cache .ruff_cache
