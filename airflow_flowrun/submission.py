@@ -8,8 +8,12 @@ XCom cannot carry a run id across tries (Airflow clears a task's XCom when a new
 2. To close the gap between "run created" and "run id stored" (and to cover Airflow without the
    store), a try that finds nothing stored looks up the flow's runs for one with the same window
    created since this DAG run began, and adopts it unless it failed.
-3. A try that ends successfully marks its record finished: a user who clears a succeeded task to
-   re-ingest gets a new run, while a try that died re-attaches.
+3. A try that ends successfully marks its record finished, with the task's ``max_tries`` then: a
+   user who clears a succeeded task to re-ingest gets a new run, while a try that died re-attaches.
+   Clearing is told apart by ``max_tries``, which Airflow raises on a clear and on nothing else: a
+   try killed after marking its record (a scheduler restart that resets the task, a worker lost
+   before Airflow stored the success) leaves it unchanged, and the next try re-attaches to the run
+   that try finished instead of ingesting the window a second time.
 4. Right before ``POST /runs`` the record notes the time a submission started: a try that dies
    after the POST but before the run id is stored leaves that note, and the next try looks for the
    run created since then (even after a finished record or a failed run), instead of submitting again.
@@ -96,6 +100,7 @@ class RunSubmitter:
         ti = context.get("ti")
         #: On a task's first try no earlier try can have left a run behind.
         self.first_try = ti is not None and getattr(ti, "try_number", 0) <= 1
+        self.max_tries: int | None = getattr(ti, "max_tries", None) if ti is not None else None
         #: Runs of this flow and window that earlier tries used or left behind.
         self.earlier_runs: set[str] = set()
         #: Failed runs met on the way, by id: a re-trigger needs the failed attempt's end time.
@@ -114,7 +119,7 @@ class RunSubmitter:
         if record.get("run_id"):
             self.earlier_runs.add(record["run_id"])
         failed_run_id: str | None = None
-        if record.get("run_id") and not record.get("finished"):
+        if record.get("run_id") and not self._cleared_since(record):
             found = self._judge_known(record["run_id"])
             if found is not None:
                 return found
@@ -151,7 +156,23 @@ class RunSubmitter:
 
     def mark_finished(self, run_id: str) -> None:
         """Record that this try completed with ``run_id`` (see :func:`mark_finished`)."""
-        mark_finished(self.store, run_id)
+        mark_finished(self.store, run_id, max_tries=self.max_tries)
+
+    def _cleared_since(self, record: dict[str, Any]) -> bool:
+        """True when a try finished with the recorded run and the task was cleared since (a re-ingest)."""
+        if not record.get("finished"):
+            return False
+        finished_at = record.get("finished_max_tries")
+        if finished_at is None or self.max_tries is None:
+            return True  # a record written before max_tries was kept: as before, finished means cleared
+        if self.max_tries > finished_at:
+            return True
+        self.log.warning(
+            "Flow run %s was finished by an earlier try whose success Airflow did not record (the task "
+            "was not cleared since: max_tries is still %d); re-attaching to it instead of ingesting again",
+            record.get("run_id"), self.max_tries,
+        )  # fmt: skip
+        return False
 
     def _record(self) -> dict[str, Any] | None:
         if self.store is None:
@@ -245,14 +266,17 @@ class RunSubmitter:
         )
 
 
-def mark_finished(store: Any, run_id: str) -> None:
+def mark_finished(store: Any, run_id: str, *, max_tries: int | None = None) -> None:
     """Record in ``task_state_store`` that a try completed with ``run_id``.
 
     From then on, clearing the task means "ingest again": the next try creates a new run instead of
-    re-attaching. Without a store (Airflow < 3.3) there is nothing to record.
+    re-attaching. A next try while ``max_tries`` is unchanged was not cleared (Airflow raises it on a
+    clear): it re-attaches. Without a store (Airflow < 3.3) there is nothing to record.
+
+    :param max_tries: the finishing try's ``ti.max_tries``
     """
     if store is None:
         return
     record = store.get(STATE_KEY)
     if isinstance(record, dict) and record.get("run_id") == run_id:
-        store.set(STATE_KEY, {**record, "finished": True})
+        store.set(STATE_KEY, {**record, "finished": True, "finished_max_tries": max_tries})

@@ -29,14 +29,19 @@ class DictStore:
         self.values[key] = value
 
 
-def submit_once(store: DictStore | None, started: datetime, flow_id: str, window: tuple[int, int]) -> Submission:
+def submit_once(
+    store: DictStore | None, started: datetime, flow_id: str, window: tuple[int, int], *, max_tries: int | None = None
+) -> Submission:
     """The run one try of a task takes for ``window``: created, re-attached or adopted.
 
     :param store: the task's state store; None plays Airflow < 3.3, which has none
     :param started: the start of the DAG run the try belongs to
+    :param max_tries: the try's ``ti.max_tries`` (Airflow raises it when the task is cleared); None: no ``ti``
     """
     hook = AdobeFlowServiceHook()
-    context = {"task_state_store": store, "dag_run": SimpleNamespace(start_date=started)}
+    context: dict[str, Any] = {"task_state_store": store, "dag_run": SimpleNamespace(start_date=started)}
+    if max_tries is not None:
+        context["ti"] = SimpleNamespace(try_number=2, max_tries=max_tries)
     submitter = RunSubmitter(
         hook, context, flow_id=flow_id, window_start=window[0], window_end=window[1], log=logging.getLogger("test")
     )

@@ -178,7 +178,7 @@ class _AdobeFlowRunOperator(BaseOperator):
         self._publish_links(ti, str(summary.get("flow_id") or self.flow_id), summary["run_id"])
         ti.xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         judge(summary, fail_on_row_errors=self.fail_on_row_errors, log=self.log)
-        mark_finished(context.get("task_state_store"), summary["run_id"])
+        mark_finished(context.get("task_state_store"), summary["run_id"], max_tries=getattr(ti, "max_tries", None))
         return summary["run_id"]
 
     def _publish_links(self, ti: Any, flow_id: str, run_id: str) -> str:

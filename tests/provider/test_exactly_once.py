@@ -84,16 +84,39 @@ def test_without_a_task_state_store_the_retry_adopts_by_lookup(emu, run_dag, mon
 WINDOW = (int(DAY.timestamp()), int(DAY.timestamp()) + 3600)
 
 
-def submit(store, started: datetime):
-    return submit_once(store, started, FILE_FLOW_ID, WINDOW)
+def submit(store, started: datetime, max_tries: int | None = None):
+    return submit_once(store, started, FILE_FLOW_ID, WINDOW, max_tries=max_tries)
 
 
 def test_clearing_a_succeeded_task_ingests_the_window_again(emu):
     store, started = DictStore(), datetime.now(UTC) - timedelta(minutes=5)
-    first = submit(store, started)
-    mark_finished(store, first.run_id)  # the try succeeded
-    again = submit(store, started)  # the user cleared the task
+    first = submit(store, started, max_tries=1)
+    mark_finished(store, first.run_id, max_tries=1)  # the try succeeded
+    again = submit(store, started, max_tries=3)  # the user cleared the task: Airflow raised max_tries
     assert (first.how, again.how) == ("created", "created")
+    assert len(emu.runs(FILE_FLOW_ID)) == 2
+
+
+def test_a_finished_record_from_before_max_tries_was_kept_still_means_cleared(emu):
+    store, started = DictStore(), datetime.now(UTC) - timedelta(minutes=5)
+    first = submit(store, started)
+    mark_finished(store, first.run_id)  # no max_tries: as an older release wrote it
+    again = submit(store, started, max_tries=3)
+    assert again.how == "created"
+    assert len(emu.runs(FILE_FLOW_ID)) == 2
+
+
+def test_a_finished_try_whose_success_was_not_recorded_re_attaches(emu):
+    """The scheduler reset the task after its try marked the record (a restart), so a next try
+    starts with max_tries unchanged: it is a retry of the same ingestion, not a re-ingest."""
+    store, started = DictStore(), datetime.now(UTC) - timedelta(minutes=5)
+    first = submit(store, started, max_tries=2)
+    mark_finished(store, first.run_id, max_tries=2)
+    again = submit(store, started, max_tries=2)
+    assert (again.run_id, again.how) == (first.run_id, "reattached")
+    assert len(emu.runs(FILE_FLOW_ID)) == 1
+    cleared = submit(store, started, max_tries=4)  # and a clear after that still re-ingests
+    assert cleared.how == "created"
     assert len(emu.runs(FILE_FLOW_ID)) == 2
 
 

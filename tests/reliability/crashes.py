@@ -1,11 +1,14 @@
 """Tries that die where a worker can be killed, simulated in-process (``dag.test()`` cannot SIGKILL a worker).
 
-Two places matter for "exactly one run per window":
+Three places matter for "exactly one run per window":
 
 - **mid-wait**: the run id is stored, the try is waiting (in the worker, in the triggerer or between
   two sensor pokes) and dies. The next try must re-attach to the run, not create another.
 - **between submit and persist**: ``create_run`` returned, but the try dies before the run id reaches
   the task's ``task_state_store``. The next try finds nothing stored and must adopt the run by lookup.
+- **after finish**: the try marked its record finished and dies before Airflow stores its success
+  (a scheduler restart resets it, a worker is lost). The next try is no clear (``max_tries`` is the
+  same): it must re-attach to the finished run, not ingest the window again.
 
 Each crash is planned for a (flow, window) and happens once, on the first try that reaches the spot;
 the ledger records which planned crashes really happened, so a test can tell a simulation that never
@@ -24,6 +27,7 @@ from unittest.mock import patch
 from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import TriggerEvent
 
+from airflow_flowrun import submission as submission_module
 from airflow_flowrun.operators import flow_run as operators_module
 from airflow_flowrun.sensors.flow_run import AdobeFlowRunSensor
 from airflow_flowrun.status import RunStatus
@@ -35,6 +39,7 @@ WindowKey = tuple[str, int, int]
 
 MID_WAIT = "mid_wait"
 BEFORE_PERSIST = "before_persist"
+AFTER_FINISH = "after_finish"
 
 
 class SimulatedCrash(AirflowException):
@@ -46,7 +51,9 @@ class CrashLedger:
     """Which crashes are planned, which happened, and which run belongs to which window."""
 
     planned: dict[str, set[WindowKey]]
-    happened: dict[str, set[WindowKey]] = field(default_factory=lambda: {MID_WAIT: set(), BEFORE_PERSIST: set()})
+    happened: dict[str, set[WindowKey]] = field(
+        default_factory=lambda: {MID_WAIT: set(), BEFORE_PERSIST: set(), AFTER_FINISH: set()}
+    )
     run_windows: dict[str, WindowKey] = field(default_factory=dict)
 
     def due(self, where: str, key: WindowKey | None) -> bool:
@@ -60,15 +67,21 @@ class CrashLedger:
 
 
 @contextmanager
-def simulated_crashes(mid_wait: Iterable[WindowKey], before_persist: Iterable[WindowKey]) -> Iterator[CrashLedger]:
-    """Make the first try of each planned window die mid-wait or between submit and persist.
+def simulated_crashes(
+    mid_wait: Iterable[WindowKey], before_persist: Iterable[WindowKey], after_finish: Iterable[WindowKey] = ()
+) -> Iterator[CrashLedger]:
+    """Make the first try of each planned window die mid-wait, between submit and persist, or after finish.
 
     :param mid_wait: windows whose first wait dies after one status read (sync wait in the worker,
         deferred wait in the trigger, or a reschedule sensor's poke)
     :param before_persist: windows whose first try dies right after the run exists, before its id is stored
+    :param after_finish: windows whose first try dies right after marking its record finished
     """
-    ledger = CrashLedger({MID_WAIT: set(mid_wait), BEFORE_PERSIST: set(before_persist)})
+    ledger = CrashLedger(
+        {MID_WAIT: set(mid_wait), BEFORE_PERSIST: set(before_persist), AFTER_FINISH: set(after_finish)}
+    )
     remember = RunSubmitter._remember
+    mark_finished = submission_module.mark_finished
     wait_for_run = operators_module.wait_for_run
     trigger_run = AdobeFlowRunTrigger.run
     poke = AdobeFlowRunSensor.poke
@@ -81,6 +94,12 @@ def simulated_crashes(mid_wait: Iterable[WindowKey], before_persist: Iterable[Wi
                 BEFORE_PERSIST, key, f"after flow run {submission.run_id} was created, before it was stored"
             )
         return remember(submitter, submission)
+
+    def finish_then_die(store: Any, run_id: str, **kwargs: Any) -> None:
+        mark_finished(store, run_id, **kwargs)
+        key = ledger.run_windows.get(run_id)
+        if key is not None and ledger.due(AFTER_FINISH, key):
+            raise ledger.crash(AFTER_FINISH, key, f"after finishing with flow run {run_id}, before Airflow stored it")
 
     def wait_then_die(read_run: Any, summarize: Any, **kwargs: Any) -> Any:
         run_id = kwargs["run_id"]
@@ -114,6 +133,8 @@ def simulated_crashes(mid_wait: Iterable[WindowKey], before_persist: Iterable[Wi
     with ExitStack() as stack:
         stack.enter_context(patch.object(RunSubmitter, "_remember", remember_or_die))
         stack.enter_context(patch.object(operators_module, "wait_for_run", wait_then_die))
+        stack.enter_context(patch.object(operators_module, "mark_finished", finish_then_die))
+        stack.enter_context(patch.object(submission_module, "mark_finished", finish_then_die))
         stack.enter_context(patch.object(AdobeFlowRunTrigger, "run", trigger_run_or_die))
         stack.enter_context(patch.object(AdobeFlowRunSensor, "poke", poke_then_die))
         yield ledger

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from reliability.crashes import BEFORE_PERSIST, MID_WAIT, SimulatedCrash, simulated_crashes
+from reliability.crashes import AFTER_FINISH, BEFORE_PERSIST, MID_WAIT, SimulatedCrash, simulated_crashes
 from reliability.soak import FIRST_WINDOW_START, MODES, SOAK_CONN_ID, SoakConfig, SoakFlow, SoakTask, build_soak_dag
 from tries import DictStore, submit_once
 
@@ -27,14 +27,15 @@ def run_with_crash(emu, run_dag, monkeypatch, mode: str, where: str) -> tuple[di
     monkeypatch.setenv(f"AIRFLOW_CONN_{SOAK_CONN_ID.upper()}", json.dumps(emu.connection_dict))
     task = SoakTask("ingest", SoakFlow("file", FILE_FLOW_ID, "file"), WINDOW, mode, where)
     dag = build_soak_dag([task], SoakConfig(retries=1), dag_id=f"killed_{where}_{mode}")
-    with simulated_crashes(*(({task.key}, set()) if where == MID_WAIT else (set(), {task.key}))) as ledger:
+    planned = {MID_WAIT: set(), BEFORE_PERSIST: set(), AFTER_FINISH: set()} | {where: {task.key}}
+    with simulated_crashes(planned[MID_WAIT], planned[BEFORE_PERSIST], planned[AFTER_FINISH]) as ledger:
         dag_run = run_dag(dag, logical_date=None)
     states = {ti.task_id: (ti.state, ti.try_number) for ti in dag_run.get_task_instances()}
     return states, emu.runs(FILE_FLOW_ID), ledger.happened[where]
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("where", [MID_WAIT, BEFORE_PERSIST])
+@pytest.mark.parametrize("where", [MID_WAIT, BEFORE_PERSIST, AFTER_FINISH])
 def test_killed_try_is_followed_by_a_try_that_takes_over_the_same_run(emu, run_dag, monkeypatch, mode, where):
     states, runs, crashed = run_with_crash(emu, run_dag, monkeypatch, mode, where)
 
@@ -94,16 +95,16 @@ def test_re_ingest_of_a_cleared_task_killed_before_persist_adopts_the_new_run_no
     the new run. The next try must take the new run: neither the old one nor a third run, even while
     the new run is not listed yet and the old one, seconds old, is."""
     store, started = DictStore(), datetime.now(UTC)
-    old = submit_once(store, started, FILE_FLOW_ID, WINDOW)
-    mark_finished(store, old.run_id)  # the task succeeded; then the user clears it
+    old = submit_once(store, started, FILE_FLOW_ID, WINDOW, max_tries=1)
+    mark_finished(store, old.run_id, max_tries=1)  # the task succeeded; then the user clears it
     emu.visibility_delay = 1.2  # longer than the next try takes to look, shorter than its patience (1.5 s)
     time.sleep(1.2)  # the old run is listed again, the new one will not be at first
     with (
         simulated_crashes(mid_wait=set(), before_persist={(FILE_FLOW_ID, *WINDOW)}) as ledger,
         pytest.raises(SimulatedCrash),
     ):
-        submit_once(store, started, FILE_FLOW_ID, WINDOW)
-    taken = submit_once(store, started, FILE_FLOW_ID, WINDOW)
+        submit_once(store, started, FILE_FLOW_ID, WINDOW, max_tries=2)
+    taken = submit_once(store, started, FILE_FLOW_ID, WINDOW, max_tries=2)
 
     runs = emu.runs(FILE_FLOW_ID)
     assert ledger.happened[BEFORE_PERSIST] == {(FILE_FLOW_ID, *WINDOW)}
