@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -300,6 +301,10 @@ class _Measure:
         self.wall = 0.0
 
     async def __aenter__(self) -> _Measure:
+        self.gc_pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.wall_before = time.monotonic()
+        self.full_at: list[float] = []
+        gc.callbacks.append(self._time_gc)
         self.stats_before = await self._stats()
         self.rss_before_kb = _vm_rss_kb()
         self._sampler = asyncio.get_running_loop().create_task(self._sample_rss())
@@ -309,9 +314,18 @@ class _Measure:
     async def __aexit__(self, *exc_info: object) -> None:
         self.cpu = time.process_time() - self.cpu_before
         self.wall = time.monotonic() - self.wall_before
+        gc.callbacks.remove(self._time_gc)
         self._sampler.cancel()
         self.peak_rss_kb = max(self.peak_rss_kb, _vm_rss_kb())
         self.stats_after = await self._stats()
+
+    def _time_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pauses[info["generation"]].append(time.perf_counter() - self._gc_started)
+            if info["generation"] == 2:
+                self.full_at.append(round(time.monotonic() - self.wall_before, 1))
 
     async def _sample_rss(self) -> None:
         while True:
@@ -345,6 +359,11 @@ class _Measure:
             "latency_p50": _quantile(latencies, 0.50),
             "latency_p99": _quantile(latencies, 0.99),
             "wait_seconds": self.wall,
+            "tracked_objects": len(gc.get_objects()),
+            "full_collections": len(self.gc_pauses[2]),
+            "full_collections_at_s": self.full_at,
+            "full_collection_max_ms": max(self.gc_pauses[2], default=0.0) * 1000,
+            "young_collections": len(self.gc_pauses[0]) + len(self.gc_pauses[1]),
         }
 
 
@@ -370,6 +389,10 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         ("completion latency p99, s", lambda r: f"{r['latency_p99']:.2f}"),
         (f"  target p99: <= poll interval + 1 = {args.poll_interval + 1:.1f}", lambda r: ""),
         ("wait phase wall time, s", lambda r: f"{r['wait_seconds']:.1f}"),
+        ("objects tracked by the GC at the end", lambda r: str(r["tracked_objects"])),
+        ("young collections (gen 0 and 1)", lambda r: str(r["young_collections"])),
+        ("full collections (gen 2)", lambda r: str(r["full_collections"])),
+        ("longest full collection, ms", lambda r: f"{r['full_collection_max_ms']:.0f}"),
     ]
     width = max(len(label) for label, _ in rows)
     print(f"{'':<{width}}  {'trigger':>12}  {'floor':>12}")

@@ -12,6 +12,13 @@ N subscriptions cost ceil(N/100) list calls per cycle, and a run that ends is se
 interval. A new subscription is read at once (or at the next grid time if that is near), then joins
 the grid.
 
+Each run read is condensed into its ``flow_run`` summary right away, in the same turn of the loop
+as its page was decoded, and the page is dropped: the decoded pages (tens of containers per run)
+then never live long enough for the garbage collector to move them to its oldest generation, whose
+growth is what sets off a full collection. A full collection walks every object of the triggerer
+process (Airflow's whole heap) on the loop thread, and takes longer than Airflow's 0.2 s
+"blocked" threshold in a triggerer carrying a few hundred thousand objects.
+
 The readings of a cycle reach the triggers :data:`DELIVERY_SLICE` at a time, one slice per turn of
 the event loop: a thousand triggers woken in one turn would stall the loop for a few hundred
 milliseconds (Airflow's triggerer warns about a blocked loop above 0.2 s), while slices keep it
@@ -35,6 +42,7 @@ from airflow_flowrun.api import MAX_PAGE
 from airflow_flowrun.connection import AepConnectionSettings
 from airflow_flowrun.exceptions import FlowServiceError, FlowServiceFatalError
 from airflow_flowrun.hooks.flow_service_async import AdobeFlowServiceAsyncHook
+from airflow_flowrun.summary import build_summary
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +52,7 @@ CLOCK_TOLERANCE = 0.001
 #: Readings handed to triggers per turn of the event loop.
 DELIVERY_SLICE = 50
 
-#: What a read hands a subscription: the run object, or the error that prevented reading it.
+#: What a read hands a subscription: the run's ``flow_run`` summary, or the error that prevented reading it.
 Reading = dict[str, Any] | Exception
 
 
@@ -66,7 +74,7 @@ class Subscription:
         self._waiter: asyncio.Future[dict[str, Any]] | None = None
 
     async def next_reading(self) -> dict[str, Any]:
-        """The run as read by the poller's next read of it.
+        """The run's :func:`~airflow_flowrun.summary.build_summary` from the poller's next read of it.
 
         :raises FlowServiceError: the read failed (retries exhausted, or an answer no retry can change)
         """
@@ -216,17 +224,21 @@ class RunPoller:
             run_id = str(run.get("id", "")).lower()
             if run_id in unlisted:
                 unlisted.discard(run_id)
-                self._settle(chunk[run_id], run)
+                self._settle(chunk[run_id], self._summarize(run))
+        del runs  # the decoded page goes before the next await (see the module docstring)
         if unlisted:
             await asyncio.gather(*(self._read_one(run_id, chunk[run_id]) for run_id in unlisted))
 
     async def _read_one(self, run_id: str, subscriptions: list[Subscription]) -> None:
         reading: Reading
         try:
-            reading = await self._hook.get_run(run_id)
+            reading = self._summarize(await self._hook.get_run(run_id))
         except Exception as err:  # a 404 here may just mean "not visible yet": the trigger judges
             reading = err
         self._settle(subscriptions, reading)
+
+    def _summarize(self, run: dict[str, Any]) -> dict[str, Any]:
+        return build_summary(run, ui_org=self.settings.ui_org, sandbox_name=self.settings.sandbox_name)
 
     def _settle_all(self, chunk: dict[str, list[Subscription]], reading: Reading) -> None:
         for subscriptions in chunk.values():

@@ -43,7 +43,7 @@ def test_readings_of_one_cycle_wake_at_most_a_slice_of_waiters_per_loop_turn(emu
         async def first_reading(subscription: _poller.Subscription) -> str:
             run = await subscription.next_reading()
             woke_in[turn] += 1
-            return str(run["id"])
+            return str(run["run_id"])
 
         try:
             seen = await asyncio.wait_for(asyncio.gather(*(first_reading(s) for s in subscriptions)), 30)
