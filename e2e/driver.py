@@ -11,8 +11,8 @@ Environment: ``E2E_RUN_TIMEOUT`` (seconds for all DAG runs to end, default 480),
 default 1, the machine-wide token file; empty: report only),
 ``E2E_LOOP_DIAGNOSTICS=0`` (the triggerer runs without ``e2e/diagnostics``, which logs every
 callback holding its event loop over 0.1 s, with wall and CPU time, to ``logs/diagnostics-triggerer-loop.log``),
-``E2E_SCHEDULER_RESTART=term`` (restart the scheduler with SIGTERM, a new one starting while the old
-drains, instead of SIGKILL of its process group).
+``E2E_SCHEDULER_RESTART`` (``term``, the default: restart the scheduler with SIGTERM, a new one
+starting while the old drains; ``kill``: SIGKILL its process group, its LocalExecutor tasks with it).
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     watch.lap("triggerer_killed")
     # The two drills above check try 2 exactly: let them end before the scheduler restart resets anything.
     wait_for_dag_runs(rest, {dag_id: plan[dag_id] for dag_id in ("e2e_post_kill", "e2e_sync_reattach")}, 240)
-    how = os.environ.get("E2E_SCHEDULER_RESTART", "kill")
+    how = os.environ.get("E2E_SCHEDULER_RESTART", "term")
     say(f"drill scheduler_restart ({how}): stop the scheduler mid-run, start another")
     restart_scheduler(deployment, rest, drills, how=how)
     watch.lap("scheduler_restarted")

@@ -274,7 +274,7 @@ def run_soak(config: SoakConfig) -> SoakResult:
         faults=faults,
         token_requests=token_requests,
         crashes_planned={where: len(keys) for where, keys in crashes.items()},
-        crashes_happened={where: len(keys) for where, keys in ledger.happened.items()},
+        crashes_happened={where: len(ledger.happened[where]) for where in crashes},
         canary=canary,
         texts=[*emulator_log, *stored_texts([SOAK_DAG_ID], run_id=dag_run.run_id)],
         wall_seconds=time.monotonic() - started,
