@@ -239,7 +239,7 @@ class Deployment:
         if self.executor == "celery":
             settings |= {
                 "CELERY__BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-                "CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:{self.pg_port}/airflow",
+                "CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://postgres@127.0.0.1:{self.pg_port}/airflow",
                 "CELERY__WORKER_CONCURRENCY": "4",
             }
         inherited = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}

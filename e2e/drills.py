@@ -6,12 +6,14 @@ run at the end, with everything else, in :mod:`checks`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 from deployment import Deployment, wait_until
 from emulator_admin import EmulatorAdmin, run_window
 from rest import AirflowRest
@@ -165,12 +167,21 @@ def kill_celery_worker(
         timeout,
     )
     time.sleep(2.5)
-    group = os.getpgid(ti["pid"])
     workers = [p for p in deployment.procs.processes if p.name.startswith("celery-worker-") and p.alive()]
-    hosting = [worker for worker in workers if worker.pid == group]
+    # The task runner starts a session of its own, so the worker is found among its ancestors.
+    ancestors = {parent.pid for parent in psutil.Process(ti["pid"]).parents()}
+    hosting = [worker for worker in workers if worker.pid in ancestors]
     if len(hosting) != 1 or len(workers) < 2:
-        raise AssertionError(f"drill worker_kill: task pid {ti['pid']} in group {group}, workers {workers}")
+        names = [(worker.name, worker.pid) for worker in workers]
+        raise AssertionError(
+            f"drill worker_kill: task pid {ti['pid']} has ancestors {sorted(ancestors)}; workers {names}"
+        )
+    # As when the worker's machine dies: the worker, its pool and the task processes in their own sessions.
+    descendants = psutil.Process(hosting[0].pid).children(recursive=True)
     deployment.procs.kill(hosting[0], signal.SIGKILL)
+    for process in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
     if not deployment.procs.wait_exit(hosting[0], 30):
         raise AssertionError(f"drill worker_kill: {hosting[0].name} survived SIGKILL")
     others = [worker.name for worker in workers if worker is not hosting[0]]
