@@ -13,7 +13,7 @@ _PACKAGE = "airflow_flowrun"
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the package, its modules and the ``aep`` connection form."""
+    """Describe the package, its modules, its ``[aep_flowrun]`` options and the ``aep`` connection form."""
     return {
         "package-name": "airflow-flowrun",
         "name": "Adobe Experience Platform Flow Service",
@@ -51,6 +51,33 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": [f"{_PACKAGE}.links.AdobeFlowRunLink", f"{_PACKAGE}.links.AdobeFlowActivityLink"],
+        "config": {
+            "aep_flowrun": {
+                "description": "How the AEP Flow Service provider caches IMS tokens and behaves in a triggerer.",
+                "options": {
+                    "token_cache": _option(
+                        "``file``: the task processes and triggerers of one machine share each IMS token through an "
+                        "encrypted, locked file (one token request per credential per machine per token lifetime); "
+                        "``process``: each process asks IMS for its own token.",
+                        default="file",
+                        example="process",
+                    ),
+                    "token_cache_dir": _option(
+                        "Absolute path of the private (0700) directory of the token file. Empty: "
+                        "``$XDG_CACHE_HOME/airflow-flowrun/ims-tokens``, or ``~/.cache/airflow-flowrun/ims-tokens``.",
+                        default="",
+                        example="/var/cache/airflow/aep-tokens",
+                    ),
+                    "triggerer_gc_freeze": _option(
+                        "Call ``gc.freeze()`` once when the first AEP trigger starts in a triggerer, so that full "
+                        "garbage collections no longer walk Airflow's heap on the triggerer's event loop.",
+                        kind="boolean",
+                        default="True",
+                        example="False",
+                    ),
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "aep",
@@ -103,3 +130,7 @@ def _field(label: str, description: str, *, default: str | None = None) -> dict[
     if default is not None:
         schema["default"] = default
     return {"label": label, "description": description, "schema": schema}
+
+
+def _option(description: str, *, default: str, example: str, kind: str = "string") -> dict[str, Any]:
+    return {"description": description, "version_added": "0.1.0", "type": kind, "example": example, "default": default}
