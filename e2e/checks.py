@@ -25,8 +25,11 @@ BLOCKED_LOOP = re.compile(r"async thread was blocked|badly-written trigger")
 
 
 class Checks:
-    def __init__(self, rest: AirflowRest, emu: EmulatorAdmin, plan: dict[str, PlannedRun]) -> None:
+    def __init__(
+        self, rest: AirflowRest, emu: EmulatorAdmin, plan: dict[str, PlannedRun], task_logs: Path | None = None
+    ) -> None:
         self.rest = rest
+        self.task_logs = task_logs
         self.emu = emu
         self.plan = plan
         self.failures: list[str] = []
@@ -130,13 +133,18 @@ class Checks:
 
     # -- the drills -------------------------------------------------------------------------------
     def took_over(self, drills: DrillLog, drill: str, dag_id: str, how: str) -> None:
-        """The killed try's successor used the same run: try 2, one run, XCom return_value and log say so."""
+        """The killed try's successors used the same run: one run, XCom return_value and a log say so.
+
+        Try 2 takes over; a later try is fine too when another drill (the scheduler restart) also
+        interrupted try 2, but then try 2's log must say ``how`` and the last try must name that run.
+        """
         event = drills.of(drill)
         run = self.plan[dag_id]
         task_id = run.ingestions[0].task_id
         ti = self.rest.task_instance(dag_id, run.run_id, task_id)
-        if ti["try_number"] != 2:
-            self.fail(f"drill {drill}: {dag_id}.{task_id} ended on try {ti['try_number']} (want 2)")
+        if ti["try_number"] < 2:
+            self.fail(f"drill {drill}: {dag_id}.{task_id} ended on try {ti['try_number']} (want 2 or later)")
+            return
         returned = self.rest.xcom(dag_id, run.run_id, task_id, "return_value")
         if returned != event["run_id"]:
             self.fail(f"drill {drill}: return_value {returned} is not the run {event['run_id']} the killed try had")
@@ -147,10 +155,26 @@ class Checks:
         log = self.task_log(dag_id, run.run_id, task_id, 2)
         if f"({how})" not in log:
             self.fail(f"drill {drill}: the log of try 2 does not say the run was {how}")
+        if ti["try_number"] > 2:
+            last = ti["try_number"]
+            print(f"    drill {drill}: {dag_id}.{task_id} ended on try {last}, interrupted after try 2 too", flush=True)
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        """A try's log through the REST API; from the log folder when the API has no record of the try.
+
+        A try that the scheduler's restart reset before it finished may be missing from the task
+        instance's history (the API answers 404), though its log was written.
+        """
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
-        return json.dumps(self.rest.get(path, full_content="true"))
+        try:
+            return json.dumps(self.rest.get(path, full_content="true"))
+        except RuntimeError as err:
+            if " answered 404" not in str(err) or self.task_logs is None:
+                raise
+        folder = self.task_logs / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        file = folder / f"attempt={try_number}.log"
+        print(f"    no API record of try {try_number} of {dag_id}.{task_id}: reading {file}", flush=True)
+        return file.read_text()
 
     # -- logs ---------------------------------------------------------------------------------------
     def triggerer_logs(self, log_dir: Path) -> list[str]:

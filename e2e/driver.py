@@ -207,7 +207,7 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     memory.stop()
 
     say("checking outcomes")
-    checks = Checks(rest, emu, plan)
+    checks = Checks(rest, emu, plan, deployment.airflow_home / "logs")
     tis_by_run = checks.attempt("DAG runs", checks.dag_runs, {})
     summaries = checks.attempt("flow_run summaries", checks.summaries, {})
     window_figures = checks.attempt("windows", lambda: checks.windows(summaries), {})
