@@ -25,9 +25,7 @@ BLOCKED_LOOP = re.compile(r"async thread was blocked|badly-written trigger")
 
 
 class Checks:
-    def __init__(
-        self, rest: AirflowRest, emu: EmulatorAdmin, plan: dict[str, PlannedRun], task_logs: Path | None = None
-    ) -> None:
+    def __init__(self, rest: AirflowRest, emu: EmulatorAdmin, plan: dict[str, PlannedRun], task_logs: Path) -> None:
         self.rest = rest
         self.task_logs = task_logs
         self.emu = emu
@@ -169,7 +167,7 @@ class Checks:
         try:
             return json.dumps(self.rest.get(path, full_content="true"))
         except RuntimeError as err:
-            if " answered 404" not in str(err) or self.task_logs is None:
+            if " answered 404" not in str(err):
                 raise
         folder = self.task_logs / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         file = folder / f"attempt={try_number}.log"
