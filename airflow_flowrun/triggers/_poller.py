@@ -199,58 +199,65 @@ class RunPoller:
         for subscription in due:
             by_run.setdefault(subscription.run_id, []).append(subscription)
         run_ids = list(by_run)
+        cycle_started = self._loop.time()
         for start in range(0, len(run_ids), MAX_PAGE):
             chunk = {run_id: by_run[run_id] for run_id in run_ids[start : start + MAX_PAGE]}
-            read = self._loop.create_task(self._read_chunk(chunk))
+            read = self._loop.create_task(self._read_chunk(chunk, cycle_started))
             self._reads.add(read)
             read.add_done_callback(self._reads.discard)
 
-    async def _read_chunk(self, chunk: dict[str, list[Subscription]]) -> None:
+    async def _read_chunk(self, chunk: dict[str, list[Subscription]], cycle_started: float) -> None:
         runs: list[dict[str, Any]] = []
         if self._batched:
             try:
                 runs = await self._hook.get_runs(list(chunk))
             except FlowServiceFatalError as err:
                 if err.status in (401, 403):
-                    self._settle_all(chunk, err)
+                    self._settle_all(chunk, err, cycle_started)
                     return
                 self._batched = False
                 log.warning("Listing runs by id was refused (%s); reading runs one by one from now on", err)
             except Exception as err:  # handed to every waiting trigger, which decides what it means
-                self._settle_all(chunk, err)
+                self._settle_all(chunk, err, cycle_started)
                 return
         unlisted = set(chunk)
         for run in runs:
             run_id = str(run.get("id", "")).lower()
             if run_id in unlisted:
                 unlisted.discard(run_id)
-                self._settle(chunk[run_id], self._summarize(run))
+                self._settle(chunk[run_id], self._summarize(run), cycle_started)
         del runs  # the decoded page goes before the next await (see the module docstring)
         if unlisted:
-            await asyncio.gather(*(self._read_one(run_id, chunk[run_id]) for run_id in unlisted))
+            await asyncio.gather(*(self._read_one(run_id, chunk[run_id], cycle_started) for run_id in unlisted))
 
-    async def _read_one(self, run_id: str, subscriptions: list[Subscription]) -> None:
+    async def _read_one(self, run_id: str, subscriptions: list[Subscription], cycle_started: float) -> None:
         reading: Reading
         try:
             reading = self._summarize(await self._hook.get_run(run_id))
         except Exception as err:  # a 404 here may just mean "not visible yet": the trigger judges
             reading = err
-        self._settle(subscriptions, reading)
+        self._settle(subscriptions, reading, cycle_started)
 
     def _summarize(self, run: dict[str, Any]) -> dict[str, Any]:
         return build_summary(run, ui_org=self.settings.ui_org, sandbox_name=self.settings.sandbox_name)
 
-    def _settle_all(self, chunk: dict[str, list[Subscription]], reading: Reading) -> None:
+    def _settle_all(self, chunk: dict[str, list[Subscription]], reading: Reading, cycle_started: float) -> None:
         for subscriptions in chunk.values():
-            self._settle(subscriptions, reading)
+            self._settle(subscriptions, reading, cycle_started)
 
-    def _settle(self, subscriptions: list[Subscription], reading: Reading) -> None:
-        """Queue a reading for delivery and put each subscription on its next grid time."""
+    def _settle(self, subscriptions: list[Subscription], reading: Reading, cycle_started: float) -> None:
+        """Queue a reading for delivery and put each subscription on its next grid time.
+
+        That is the first grid time after the cycle started, not after this read ended, so that the
+        chunks of one cycle stay in one cycle however long each took; a read that outlasted that grid
+        time goes to the next one to come.
+        """
         now = self._loop.time()
         for subscription in subscriptions:
             if subscription.active:
                 self._deliveries.append((subscription, reading))
-                self._schedule(subscription, _next_grid_time(now, subscription.interval))
+                due = _next_grid_time(cycle_started, subscription.interval)
+                self._schedule(subscription, due if due > now else _next_grid_time(now, subscription.interval))
         if self._deliveries and self._delivering is None:
             self._delivering = self._loop.create_task(self._deliver())
 

@@ -265,16 +265,22 @@ def run_soak(config: SoakConfig) -> SoakResult:
         token_requests = emulator.token_requests
         emulator_log = [json.dumps(request.to_dict()) for request in emulator.requests]
     TOKEN_CACHE.clear()
+    task_instances = _task_instances(dag_run)
     return SoakResult(
         config=config,
         tasks=tasks,
-        task_instances=_task_instances(dag_run),
+        task_instances=task_instances,
         runs=runs,
         reports=reports,
         faults=faults,
         token_requests=token_requests,
         crashes_planned={where: len(keys) for where, keys in crashes.items()},
         crashes_happened={where: len(ledger.happened[where]) for where in crashes},
+        crashes_missed=[
+            f"{task.task_id} ({task.mode}, {task.crash}): {task_instances.get(task.task_id)}"
+            for task in tasks
+            if task.crash and task.key not in ledger.happened[task.crash]
+        ],
         canary=canary,
         texts=[*emulator_log, *stored_texts([SOAK_DAG_ID], run_id=dag_run.run_id)],
         wall_seconds=time.monotonic() - started,

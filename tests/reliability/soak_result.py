@@ -27,6 +27,8 @@ class SoakResult:
     token_requests: int
     crashes_planned: dict[str, int]
     crashes_happened: dict[str, int]
+    #: Planned crashes that did not happen: ``"task id (mode, where): (state, try number, reschedules)"``.
+    crashes_missed: list[str]
     canary: Canary
     texts: list[str]
     wall_seconds: float
@@ -95,6 +97,7 @@ class SoakResult:
             f"tries killed mid-wait: {self.crashes_happened[MID_WAIT]} of {self.crashes_planned[MID_WAIT]} planned",
             f"tries killed between submit and persist: {self.crashes_happened[BEFORE_PERSIST]} of "
             f"{self.crashes_planned[BEFORE_PERSIST]} planned",
+            *(f"  planned crash that did not happen: {missed}" for missed in self.crashes_missed),
             f"retries spent: {sum(try_number - 1 for _, try_number, _ in tis)}",
             f"sensor reschedules: {sum(reschedules for _, _, reschedules in tis)}",
             f"runs created: {sum(len(runs) for runs in self.runs.values())}",

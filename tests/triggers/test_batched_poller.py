@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import itertools
 import math
 import time
 
@@ -43,23 +45,40 @@ def ids_of(read) -> list[str]:
     return dict(read.params)["property"].removeprefix("id==").split(",")
 
 
-def cycles(reads: list, poll_interval: float) -> list[list]:
-    """Group reads into poll cycles: the calls of one cycle start together, a gap of a third of an interval
-    starts a new cycle."""
-    grouped: list[list] = []
-    for read in sorted(reads, key=lambda r: r.timestamp):
-        if grouped and read.timestamp - grouped[-1][-1].timestamp < poll_interval / 3:
-            grouped[-1].append(read)
-        else:
-            grouped.append([read])
-    return grouped
+#: The poll cycle a status read belongs to: set around ``RunPoller._start_reads``, whose read tasks copy it.
+CYCLE: contextvars.ContextVar[int] = contextvars.ContextVar("cycle", default=-1)
+
+
+def record_cycles(monkeypatch) -> list[tuple[int, list[str]]]:
+    """``(cycle, run ids)`` of every batched read the pollers make from now on, a cycle being one
+    ``_start_reads`` (what one wake-up of the poller found due), whatever the machine's load does to timing."""
+    reads: list[tuple[int, list[str]]] = []
+    started = 0
+    start_reads = _poller.RunPoller._start_reads
+    get_runs = AdobeFlowServiceAsyncHook.get_runs
+
+    def numbered_start_reads(poller, due):
+        nonlocal started
+        token = CYCLE.set(started)
+        started += 1
+        try:
+            start_reads(poller, due)
+        finally:
+            CYCLE.reset(token)
+
+    async def recorded_get_runs(hook, run_ids):
+        reads.append((CYCLE.get(), list(run_ids)))
+        return await get_runs(hook, run_ids)
+
+    monkeypatch.setattr(_poller.RunPoller, "_start_reads", numbered_start_reads)
+    monkeypatch.setattr(AdobeFlowServiceAsyncHook, "get_runs", recorded_get_runs)
+    return reads
 
 
 async def just_past_a_grid_time(poll_interval: float) -> None:
     """Sleep until the loop's clock has just passed a multiple of ``poll_interval`` (the poller's grid).
 
-    Triggers that start there are read at once and then a whole interval later, so the reads of the
-    joining cycle cannot run into the next cycle's however slowly the machine lets them start.
+    Triggers that start there are read at once and then a whole interval later.
     """
     loop = asyncio.get_running_loop()
     await asyncio.sleep(poll_interval - loop.time() % poll_interval + 0.005)
@@ -77,6 +96,7 @@ def test_150_triggers_cost_two_list_calls_per_cycle_and_one_token(emulator, toke
         return await original_lookup(cls, conn_id)
 
     monkeypatch.setattr(AdobeFlowServiceAsyncHook, "aget_connection", classmethod(counted_lookup))
+    batched = record_cycles(monkeypatch)
     started = time.time()
 
     async def wait_all():
@@ -92,17 +112,26 @@ def test_150_triggers_cost_two_list_calls_per_cycle_and_one_token(emulator, toke
     assert len(lookups) == 1, "triggers starting together share one connection lookup"
     reads = status_reads(emulator, started)
     assert all(r.path == RUNS_PATH for r in reads), "every run was listed: no single reads"
-    assert all(len(ids_of(r)) <= 100 for r in reads)
-    grouped = cycles(reads, POLL)
-    per_cycle = [len(cycle) for cycle in grouped]
-    assert len(per_cycle) >= 4, per_cycle
-    read_ids = [[run_id for read in cycle for run_id in ids_of(read)] for cycle in grouped]
-    # the first cycle reads the runs as their triggers join (a slow start can add a call): once each
-    assert sorted(read_ids[0]) == sorted(set(read_ids[0])), "no run is read twice as the triggers join"
-    # then each cycle reads every run still in progress once, more than a page of them in ceil(N/100) calls
-    assert all(sorted(ids) == sorted(set(ids)) for ids in read_ids[1:]), "no run is read twice in a cycle"
-    assert max(per_cycle[1:]) <= math.ceil(MANY / 100), per_cycle
-    assert max(len(ids) for ids in read_ids[1:]) > 100, "a cycle after the join read more than a page of runs"
+    assert sorted(ids_of(r) for r in reads) == sorted(ids for _, ids in batched), "one HTTP call per batched read"
+    assert all(len(ids) <= 100 for _, ids in batched)
+    by_cycle: dict[int, list[list[str]]] = {}
+    for cycle, ids in batched:
+        by_cycle.setdefault(cycle, []).append(ids)
+    # the triggers join over the first cycle or two (a slow start can split it); each run is read once there
+    first_read: dict[str, int] = {}
+    for cycle, ids in batched:
+        for run_id in ids:
+            first_read.setdefault(run_id, cycle)
+    joined = [cycle for cycle in by_cycle if cycle <= max(first_read.values())]
+    after_join = [cycle for cycle in sorted(by_cycle) if cycle not in joined]
+    later = [sorted(run_id for ids in by_cycle[cycle] for run_id in ids) for cycle in after_join]
+    assert len(joined) <= 2, by_cycle.keys()
+    assert len(later) >= 3, later
+    # then every run still in progress is read in the same cycle as the others, in ceil(N/100) calls:
+    # each cycle reads what the cycle before it read, less the runs that ended
+    assert all(set(after) <= set(before) for before, after in itertools.pairwise(later)), "one grid for all"
+    assert max(len(by_cycle[cycle]) for cycle in after_join) <= math.ceil(MANY / 100)
+    assert max(len(ids) for ids in later) > 100, "a cycle after the join read more than a page of runs"
 
 
 def test_triggers_keep_their_own_interval_and_outcome(emulator, create_run, event_of):
