@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint unit test-oldest bench clean e2e e2e-celery
+.PHONY: install demo test lint unit test-oldest test-3.2 test-wheel bench clean e2e e2e-celery test-ui
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,21 @@ test-oldest:
 	$(OLD_VENV)/bin/python -m pip install -q "apache-airflow==$(OLDEST_AIRFLOW)" -e ".[dev]"
 	timeout -k 15 1800 $(OLD_VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup
 
+# By hand: the suite on Airflow 3.2, the minor between the oldest and the newest, in a venv of its own.
+VENV_3_2 ?= .venv-3.2
+test-3.2:
+	test -x $(VENV_3_2)/bin/python || $(PYTHON) -m venv $(VENV_3_2)
+	$(VENV_3_2)/bin/python -m pip install -q --upgrade pip
+	$(VENV_3_2)/bin/python -m pip install -q "apache-airflow==3.2.*" -e ".[dev]"
+	timeout -k 15 1800 $(VENV_3_2)/bin/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup
+
+# The wheel as users get it: build the sdist and wheel, then install the wheel file alone next to the
+# oldest and the newest Airflow, each in a fresh venv outside the checkout, and check that `airflow
+# providers list|hooks|links|triggers` show the provider with no warning (scripts/check_wheel.py).
+NEWEST_AIRFLOW ?= 3.3.*
+test-wheel:
+	timeout -k 15 1800 $(PYTHON) scripts/check_wheel.py "$(OLDEST_AIRFLOW)" "$(NEWEST_AIRFLOW)"
+
 # The provider on a real deployment (PostgreSQL, scheduler, dag-processor, triggerer, api-server) driven
 # through the REST API, with crash drills: see e2e/driver.py. PostgreSQL and Redis come from Debian
 # packages when missing (apt-get: run as root).
@@ -54,10 +69,22 @@ e2e: $(E2E_STAMP)
 e2e-celery: $(E2E_STAMP)
 	timeout -k 30 900 bash e2e/run.sh --executor celery
 
+# The `aep` connection form in a real browser (tests/ui): Debian's chromium (apt-get, as root, when
+# missing) driven by Playwright from the `ui` extra, against a throwaway api-server and the emulator.
+# It rewrites the screenshots in docs/. About a minute.
+UI_STAMP := $(VENV)/.ui-stamp
+$(UI_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,ui]"
+	touch $(UI_STAMP)
+
+test-ui: $(UI_STAMP)
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+	AIRFLOW_FLOWRUN_UI_TESTS=1 timeout -k 15 600 $(PY) -m pytest -q -p no:cacheprovider tests/ui
+
 bench: install
 	$(PY) benchmarks/triggerer_scale.py
 	$(PY) benchmarks/fault_soak.py
 	$(PY) benchmarks/triggerer_cost.py
 
 clean:
-	rm -rf $(VENV) $(OLD_VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLD_VENV) $(VENV_3_2) dist .demo .pytest_cache .mypy_cache .ruff_cache

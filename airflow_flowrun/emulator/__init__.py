@@ -3,7 +3,8 @@
 It serves, on one base URL, the IMS token endpoint (``POST /ims/token/v3``) and the Flow Service
 API under ``/data/foundation/flowservice`` as Adobe documents them, plus an admin API under
 ``/_emulator``. Importing this package is cheap: the server (FastAPI, uvicorn) is imported only
-when :class:`FlowServiceEmulator` is first used.
+when :class:`FlowServiceEmulator` is first used. FastAPI, Starlette and uvicorn come with Airflow 3;
+elsewhere ``pip install "airflow-flowrun[emulator]"`` installs them.
 
 Ways in::
 
@@ -131,10 +132,25 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the server (FastAPI, uvicorn) only when ``FlowServiceEmulator`` is asked for."""
-    if name == "FlowServiceEmulator":
-        from airflow_flowrun.emulator.server import FlowServiceEmulator
+#: What the server imports beyond the provider's own dependencies: the ``emulator`` extra.
+_SERVER_MODULES = ("fastapi", "starlette", "uvicorn")
 
+
+def __getattr__(name: str) -> Any:
+    """Import the server (FastAPI, uvicorn) only when ``FlowServiceEmulator`` is asked for.
+
+    :raises ModuleNotFoundError: naming the ``emulator`` extra, when FastAPI, Starlette or uvicorn
+        is not installed.
+    """
+    if name == "FlowServiceEmulator":
+        try:
+            from airflow_flowrun.emulator.server import FlowServiceEmulator
+        except ModuleNotFoundError as error:
+            if error.name not in _SERVER_MODULES:
+                raise
+            raise ModuleNotFoundError(
+                f'The AEP emulator needs {error.name}, which is not installed: pip install "airflow-flowrun[emulator]"',
+                name=error.name,
+            ) from error
         return FlowServiceEmulator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

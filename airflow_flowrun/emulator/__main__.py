@@ -71,7 +71,7 @@ def load_config(path: Path | None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    from airflow_flowrun.emulator.server import FlowServiceEmulator
+    from airflow_flowrun.emulator import FlowServiceEmulator  # names the emulator extra when FastAPI is missing
 
     args = _parser().parse_args(argv)
     try:

@@ -5,7 +5,9 @@
   ``AIRFLOW_CONN_AEP_DEFAULT`` pointing at it for the duration of the test.
 
 The default run duration of the session emulator comes from the ``aep_emulator_run_duration``
-ini option (seconds, default 1). Nothing heavy is imported until a fixture is used.
+ini option (seconds, default 1). Loading the plugin costs nothing and changes nothing in a test
+session that uses neither fixture: it imports only pytest and the emulator's seed constants (no
+FastAPI, uvicorn or Airflow), starts nothing, and adds that ini option and no other option or hook.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def aep_emulator_server(pytestconfig: pytest.Config) -> Iterator[FlowServiceEmulator]:
     """One emulator served for the whole test session."""
-    from airflow_flowrun.emulator.server import FlowServiceEmulator
+    from airflow_flowrun.emulator import FlowServiceEmulator  # names the emulator extra when FastAPI is missing
 
     run_duration = float(str(pytestconfig.getini("aep_emulator_run_duration")))
     with FlowServiceEmulator(run_duration=run_duration) as emulator:
