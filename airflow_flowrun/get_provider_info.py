@@ -1,13 +1,14 @@
 """Provider metadata read by Airflow's ProvidersManager through the ``apache_airflow_provider`` entry point.
 
-Declared as data (no imports of the provider's modules) so that listing providers stays cheap.
+Declared as data (no imports of the provider's modules but the plain-data
+:mod:`~airflow_flowrun.connection_form`) so that listing providers stays cheap.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow_flowrun import __version__
+from airflow_flowrun import __version__, connection_form
 
 _PACKAGE = "airflow_flowrun"
 
@@ -51,6 +52,14 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": [f"{_PACKAGE}.links.AdobeFlowRunLink", f"{_PACKAGE}.links.AdobeFlowActivityLink"],
+        "asset-uris": [
+            {
+                "schemes": ["aep"],
+                "handler": f"{_PACKAGE}.assets.sanitize_uri",
+                "factory": f"{_PACKAGE}.assets.create_asset",
+                "to_openlineage_converter": f"{_PACKAGE}.assets.convert_asset_to_openlineage",
+            }
+        ],
         "config": {
             "aep_flowrun": {
                 "description": "How the AEP Flow Service provider caches IMS tokens and behaves in a triggerer.",
@@ -83,53 +92,11 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "aep",
                 "hook-class-name": f"{_PACKAGE}.hooks.flow_service.AdobeFlowServiceHook",
                 "hook-name": "Adobe Experience Platform",
-                "conn-fields": {
-                    "org_id": _field("IMS org id", "Your IMS organization id, ending in @AdobeOrg."),
-                    "sandbox_name": _field("Sandbox name", "Platform sandbox, lower case.", default="prod"),
-                    "scopes": _field(
-                        "OAuth scopes",
-                        "Comma-separated scopes of the OAuth Server-to-Server credential.",
-                        default="openid,session,AdobeID,read_organizations,additional_info.projectedProductContext",
-                    ),
-                    "ims_token_url": _field(
-                        "IMS token URL",
-                        "Adobe IMS token endpoint.",
-                        default="https://ims-na1.adobelogin.com/ims/token/v3",
-                    ),
-                    "ui_org": _field(
-                        "UI org segment",
-                        "Tenant name or org id used in links to the AEP UI (defaults to the org id).",
-                    ),
-                    "timeout": {
-                        "label": "Request timeout (s)",
-                        "description": "Seconds allowed for each HTTP request.",
-                        "schema": {"type": ["number", "null"], "default": 30},
-                    },
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
-                    "relabeling": {
-                        "login": "Client ID (API key)",
-                        "password": "Client secret",
-                        "host": "Platform gateway URL",
-                    },
-                    "placeholders": {
-                        "host": "https://platform.adobe.io",
-                        "login": "OAuth Server-to-Server client id",
-                        "org_id": "5C1328435BF324E90A49402A@AdobeOrg",
-                        "sandbox_name": "prod",
-                    },
-                },
+                "conn-fields": connection_form.conn_fields(),
+                "ui-field-behaviour": connection_form.ui_field_behaviour(),
             }
         ],
     }
-
-
-def _field(label: str, description: str, *, default: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": ["string", "null"]}
-    if default is not None:
-        schema["default"] = default
-    return {"label": label, "description": description, "schema": schema}
 
 
 def _option(description: str, *, default: str, example: str, kind: str = "string") -> dict[str, Any]:

@@ -9,9 +9,10 @@ from typing import Any
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
-from airflow_flowrun import api
+from airflow_flowrun import api, connection_form
 from airflow_flowrun.auth import ImsBearerAuth, parse_token_answer
 from airflow_flowrun.connection import DEFAULT_CONN_ID, AepConnectionSettings
+from airflow_flowrun.endpoints import FlowEndpoints, read_flow_endpoints
 from airflow_flowrun.exceptions import FlowServiceError
 from airflow_flowrun.hooks.probe import probe_connection
 from airflow_flowrun.paging import Pages
@@ -49,6 +50,20 @@ class AdobeFlowServiceHook(HttpHook):
     hook_name = "Adobe Experience Platform"
     retry_policy = RetryPolicy()
     lost_answer_grace = LOST_ANSWER_GRACE
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The form's extra fields on Airflow 3.1, which reads no ``conn-fields`` from provider info.
+
+        Built from the same table as provider info (:mod:`airflow_flowrun.connection_form`); wtforms
+        is imported only when called, so importing the hook needs neither wtforms nor Flask.
+        """
+        return connection_form.form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden and relabelled standard fields on Airflow 3.1 (3.2+ reads ``ui-field-behaviour``)."""
+        return connection_form.ui_field_behaviour(provider_info=False)
 
     def __init__(self, aep_conn_id: str = DEFAULT_CONN_ID, *, retry_policy: RetryPolicy | None = None) -> None:
         super().__init__(method="GET", http_conn_id=aep_conn_id, auth_type=ImsBearerAuth)
@@ -182,6 +197,10 @@ class AdobeFlowServiceHook(HttpHook):
     def get_flow(self, flow_id: str) -> dict[str, Any]:
         """The dataflow ``flow_id`` (schedule, state, flow spec, stored delta column)."""
         return api.first_item(self.call("GET", api.flow_path(flow_id)), f"GET /flows/{flow_id}")
+
+    def get_flow_endpoints(self, flow_id: str) -> FlowEndpoints:
+        """What ``flow_id`` reads (its source connections) and the AEP datasets it writes (see :mod:`.endpoints`)."""
+        return read_flow_endpoints(self, flow_id)
 
     def list_runs(
         self, flow_id: str, *, properties: Sequence[str] = (), orderby: str = "-createdAt", **filters: Any
