@@ -93,6 +93,27 @@ class Checks:
         with ThreadPoolExecutor(4) as pool:
             return {key: summary for key, summary in pool.map(read, wanted) if summary is not None}
 
+    def asset_consumer(self, summaries: dict[tuple[str, str, int], dict[str, Any]], consumer_dag: str) -> int:
+        """The consumer DAG ran on the assets' events and read each producer run's records and batches.
+
+        :return: how many consumer DAG runs there were
+        """
+        runs = list(self.rest.paged(f"/dags/{consumer_dag}/dagRuns", "dag_runs"))
+        if not runs or any(run["state"] != "success" for run in runs):
+            self.fail(f"{consumer_dag}: DAG runs {[(run['dag_run_id'], run['state']) for run in runs]}")
+            return len(runs)
+        landed = []
+        for run in runs:
+            value = self.rest.xcom(consumer_dag, run["dag_run_id"], "report_what_landed", "return_value")
+            landed += json.loads(value) if isinstance(value, str) else value
+        producers = {key: summary for key, summary in summaries.items() if key[0] == "example_aep_assets"}
+        for key, summary in producers.items():
+            seen = [entry for entry in landed if entry["run_id"] == summary["run_id"]]
+            wanted = {field: summary[field] for field in ("output_records", "failed_records", "batch_ids")}
+            if len(seen) != 1 or {field: seen[0][field] for field in wanted} != wanted:
+                self.fail(f"{consumer_dag}: the event of {key} read as {seen}, want one with {wanted}")
+        return len(runs)
+
     # -- the emulator's side ----------------------------------------------------------------------
     def windows(self, summaries: dict[tuple[str, str, int], dict[str, Any]]) -> dict[str, Any]:
         """Exactly one non-failed run per planned (flow, window); window reports without gap or overlap."""

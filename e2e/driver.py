@@ -52,7 +52,7 @@ from figures import (
     task_processes,
     token_requests_by_client,
 )
-from plan import PlannedRun, build_plan
+from plan import ASSET_CONSUMER, PlannedRun, build_plan
 from rest import AirflowRest
 
 #: Run durations (s) per flow: long enough for the drill that needs it, short for the rest.
@@ -141,7 +141,7 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     rest = AirflowRest(deployment.api_url, ADMIN_USER, deployment.admin_password)
     emu = EmulatorAdmin(deployment.emulator_url)
     plan = build_plan(deployment.executor)
-    expected = set(plan)
+    expected = set(plan) | {ASSET_CONSUMER}
 
     def all_dags_serialized() -> bool:
         errors = rest.import_errors()
@@ -154,7 +154,7 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     memory = TriggererMemory(deployment.procs)
     memory.start()
     drills = DrillLog()
-    for dag_id in plan:
+    for dag_id in [*plan, ASSET_CONSUMER]:
         rest.unpause(dag_id)
 
     say("drill post_kill: hold the answer of one POST /runs, kill the task waiting for it")
@@ -204,6 +204,14 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     say(f"waiting (at most {run_timeout:.0f} s) for every DAG run to end")
     states = wait_for_dag_runs(rest, plan, run_timeout)
     watch.lap("dag_runs_ended")
+    say(f"waiting for {ASSET_CONSUMER}, scheduled on the assets example_aep_assets updated")
+    consumer_runs = f"/dags/{ASSET_CONSUMER}/dagRuns"
+    wait_until(
+        f"{ASSET_CONSUMER} to run and end",
+        lambda: any(run["state"] in TERMINAL for run in rest.paged(consumer_runs, "dag_runs")),
+        timeout=120,
+        interval=2,
+    )
     memory.stop()
 
     say("checking outcomes")
@@ -215,6 +223,7 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     checks.attempt(
         "drill sync_kill", lambda: checks.took_over(drills, "sync_kill", "e2e_sync_reattach", "reattached"), None
     )
+    consumer_runs_seen = checks.attempt("asset consumer", lambda: checks.asset_consumer(summaries, ASSET_CONSUMER), 0)
     blocked = checks.attempt("triggerer logs", lambda: checks.triggerer_logs(deployment.run_dir / "logs"), [])
 
     stats = emu.stats()
@@ -231,6 +240,7 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
         task_instances=task_count,
         task_tries=tries,
         fan_out_width=len(plan["e2e_fan_out"].ingestions),
+        asset_consumer_runs=consumer_runs_seen,
         **window_figures,
         drills=drills.events,
         restarts_survived={"triggerer": 1, "scheduler": 1, "task_process_kills": 2, "worker_kills": int(celery)},

@@ -16,6 +16,8 @@ from deployment import FILE_FLOW_ID, ROW_ERRORS_FLOW_ID, TABLE_FLOW_ID, TUTORIAL
 
 DAY, HOUR = 86400, 3600
 FAN_OUT_WINDOWS = 200
+#: Scheduled by the scheduler on the assets ``example_aep_assets`` updates, not triggered by the e2e.
+ASSET_CONSUMER = "example_aep_assets_consumer"
 Window = tuple[int, int]
 
 
@@ -62,7 +64,15 @@ def build_plan(executor: str, now: float | None = None) -> dict[str, PlannedRun]
     fan_out_start = base + DAY
     hourly = [(fan_out_start + i * HOUR, fan_out_start + (i + 1) * HOUR) for i in range(FAN_OUT_WINDOWS)]
     file_hour = (hourly[-1][1], hourly[-1][1] + HOUR)
+    day_before = (base - DAY, base)  # the assets example: contiguous with the table and row-error flows' days
     runs = [
+        PlannedRun(
+            "example_aep_assets", "e2e_assets", _interval(*day_before),
+            [
+                Ingestion("ingest_crm_contacts", TABLE_FLOW_ID, day_before),
+                Ingestion("ingest_storage_events", ROW_ERRORS_FLOW_ID, day_before),
+            ],
+        ),
         PlannedRun(
             "example_aep_table_ingestion", "e2e_table", _interval(*day[0]),
             [Ingestion("ingest_crm_contacts", TABLE_FLOW_ID, day[0])],

@@ -116,6 +116,16 @@ def _flow_service_router(state: EmulatorState) -> APIRouter:
         """One dataflow, as ``{"items": [flow]}``."""
         return json_response({"items": [state.get_flow(flow_id)]})
 
+    @router.get("/sourceConnections/{connection_id}")
+    async def get_source_connection(connection_id: str) -> Response:
+        """A flow's source connection (what it reads), as ``{"items": [connection]}``."""
+        return json_response({"items": [state.get_flow_connection("source", connection_id)]})
+
+    @router.get("/targetConnections/{connection_id}")
+    async def get_target_connection(connection_id: str) -> Response:
+        """A flow's target connection (the dataset it writes), as ``{"items": [connection]}``."""
+        return json_response({"items": [state.get_flow_connection("target", connection_id)]})
+
     @router.api_route("/{resource:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def unknown_resource(resource: str, request: Request) -> Response:
         """Anything else under the Flow Service base path."""

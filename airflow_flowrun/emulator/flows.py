@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_flowrun.emulator.connections import connection_id
 from airflow_flowrun.emulator.runs import Run, etag_for, to_ms
 from airflow_flowrun.emulator.seeds import CLIENT_ID, FLOW_SPEC_NAMES, ORG_ID, OUTCOMES, FlowDefinition
 
@@ -87,10 +87,6 @@ class FlowRecord:
         }
 
 
-def _connection_id(kind: str, flow_id: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"emulator:{kind}:{flow_id}"))
-
-
 def _last_run_details(run: Run | None, now: float) -> dict[str, Any]:
     if run is None:
         return {}
@@ -119,11 +115,11 @@ def flow_view(flow: FlowRecord, last_run: Run | None, now: float) -> dict[str, A
         "state": definition.state,
         "version": f'"{flow.version}"',
         "etag": etag_for(definition.flow_id, flow.version, definition.state),
-        "sourceConnectionIds": [_connection_id("source", definition.flow_id)],
-        "targetConnectionIds": [_connection_id("target", definition.flow_id)],
+        "sourceConnectionIds": [connection_id("source", definition.flow_id)],
+        "targetConnectionIds": [connection_id("target", definition.flow_id)],
         "transformations": [
             {"name": "Copy", "params": copy_params},
-            {"name": "Mapping", "params": {"mappingId": _connection_id("mapping", definition.flow_id)}},
+            {"name": "Mapping", "params": {"mappingId": connection_id("mapping", definition.flow_id)}},
         ],
         "scheduleParams": schedule,
         "createdAt": to_ms(flow.created_at),

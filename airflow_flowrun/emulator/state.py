@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_flowrun.emulator import connections
+from airflow_flowrun.emulator.connections import source_connection_view, target_connection_view
 from airflow_flowrun.emulator.errors import flow_error
 from airflow_flowrun.emulator.faults import FaultInjector, FaultRule
 from airflow_flowrun.emulator.flows import FlowRecord, flow_view
@@ -22,7 +24,7 @@ from airflow_flowrun.emulator.params import check_flow_accepts_runs, parse_run_r
 from airflow_flowrun.emulator.requestlog import RecordedRequest, RequestLog
 from airflow_flowrun.emulator.run_store import RunStore
 from airflow_flowrun.emulator.run_view import SUMMARY_FIELDS, run_summary, run_view
-from airflow_flowrun.emulator.runs import FAILED, Run, new_batch_id
+from airflow_flowrun.emulator.runs import FAILED, Run, new_batch_id, to_ms
 from airflow_flowrun.emulator.seeds import OUTCOMES, SEEDED_FLOWS, FlowDefinition
 from airflow_flowrun.emulator.settings import RUNTIME_SETTINGS, EmulatorSettings
 from airflow_flowrun.emulator.source import run_counts, source_totals
@@ -124,6 +126,15 @@ class EmulatorState:
                 raise flow_error("1101", 404, f"Flow {flow_id} not found.")
             now = time.time()
             return flow_view(record, self._runs.last_visible(flow_id, now), now)
+
+    def get_flow_connection(self, kind: str, connection_id: str) -> dict[str, Any]:
+        """``GET /sourceConnections/{id}`` or ``GET /targetConnections/{id}`` (``kind``: source, target)."""
+        view = source_connection_view if kind == "source" else target_connection_view
+        with self._lock:
+            for record in self._flows.values():
+                if connections.connection_id(kind, record.definition.flow_id) == connection_id:
+                    return view(record.definition, to_ms(record.created_at))
+        raise flow_error("1439", 404, f"The {kind} connection {connection_id} was not found.")
 
     def list_flows(self, query: ListQuery) -> dict[str, Any]:
         """One page of ``GET /flows``."""

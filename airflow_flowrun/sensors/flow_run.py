@@ -18,6 +18,7 @@ from airflow_flowrun._compat import (
     TaskDeferralTimeout,
     conf,
 )
+from airflow_flowrun.assets import publish_run_assets
 from airflow_flowrun.connection import DEFAULT_CONN_ID
 from airflow_flowrun.exceptions import FlowRunTimeoutError, FlowServiceError
 from airflow_flowrun.links import FLOW_RUN_LINKS, publish_links
@@ -200,6 +201,7 @@ class AdobeFlowRunSensor(BaseSensorOperator):
         self._publish_links(context, summary)
         context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         judge(summary, fail_on_row_errors=self.fail_on_row_errors, log=self.log)
+        publish_run_assets(self, context, self.hook, summary)
 
     def _publish_links(self, context: Context, summary: dict[str, Any]) -> None:
         settings = self.hook.settings
