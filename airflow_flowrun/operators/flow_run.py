@@ -12,9 +12,11 @@ from airflow.sdk import BaseOperator
 
 from airflow_flowrun import api
 from airflow_flowrun._compat import conf
+from airflow_flowrun.assets import publish_run_assets
 from airflow_flowrun.connection import DEFAULT_CONN_ID
 from airflow_flowrun.exceptions import InvalidParameterError
 from airflow_flowrun.links import FLOW_RUN_LINKS, publish_links
+from airflow_flowrun.openlineage import IngestionLineage, KnownRun
 from airflow_flowrun.outcome import judge, validate_trigger_event, wait_for_run
 from airflow_flowrun.submission import RunSubmitter, mark_finished
 from airflow_flowrun.summary import build_summary
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
+    from airflow_flowrun.openlineage import OperatorLineage
 
 DEFAULT_TIMEOUT = timedelta(hours=6)
 SUMMARY_XCOM_KEY = "flow_run"
@@ -51,7 +54,9 @@ class _AdobeFlowRunOperator(BaseOperator):
     :param retrigger_failed_run: when an earlier try's run failed, re-run it with ``op=re-trigger``
         instead of creating a new run
     :return: the flow run id (XCom ``return_value``, pushed as soon as the run exists); when it
-        waits, the run summary is pushed as XCom ``flow_run``. The extra links **AEP flow run** and
+        waits, the run summary is pushed as XCom ``flow_run``. With ``outlets``, each asset event's
+        ``extra`` carries the run's essentials, and an ``AssetAlias`` emits one asset per AEP dataset
+        the flow writes (see :mod:`airflow_flowrun.assets`). The extra links **AEP flow run** and
         **AEP flow activity** are stored as soon as the run exists, so they show while the task waits.
     """
 
@@ -93,12 +98,17 @@ class _AdobeFlowRunOperator(BaseOperator):
         self.fail_on_row_errors = fail_on_row_errors
         self.retrigger_failed_run = retrigger_failed_run
         self._run_id: str | None = None
+        self._flow_run_summary: dict[str, Any] | None = None  # for OpenLineage, in the process that finished
 
     @cached_property
     def hook(self) -> AdobeFlowServiceHook:
         from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
 
         return AdobeFlowServiceHook(aep_conn_id=self.aep_conn_id)
+
+    @cached_property
+    def _lineage(self) -> IngestionLineage:
+        return IngestionLineage(self.hook, self.flow_id, summary_xcom_key=SUMMARY_XCOM_KEY, log=self.log)
 
     def _delta_column(self) -> str | None:
         return None
@@ -129,6 +139,8 @@ class _AdobeFlowRunOperator(BaseOperator):
             run_id, submission.how, flow_id, window_start, window_end, ui_url,
         )  # fmt: skip
         if not self.wait_for_completion:
+            if self.outlets:  # what an asset event can say of a run that has just started
+                publish_run_assets(self, context, self.hook, self._summarize(self.hook.get_run(run_id)))
             submitter.mark_finished(run_id)
             return run_id
         if self.deferrable:
@@ -171,13 +183,33 @@ class _AdobeFlowRunOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None, run_id: str | None = None) -> str:
         """Resume after the trigger: same verdict as a wait in the worker."""
+        # for OpenLineage; dag.test() (Airflow 3.3) resumes with the event alone, without the defer kwargs
+        self._run_id = run_id or (event.get("run_id") if isinstance(event, dict) else None)
         return self._finish(context, validate_trigger_event(event, run_id))
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        """The flow's source and AEP datasets; no run exists yet (called again on resume after a deferral)."""
+        return self._lineage.operator_lineage()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """The datasets, the rows and bytes the run wrote, and its id (see :mod:`airflow_flowrun.openlineage`)."""
+        return self._lineage.operator_lineage(task_instance, self._known_run(task_instance))
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        """As on complete, with the run's error codes and messages when it ended."""
+        return self._lineage.operator_lineage(task_instance, self._known_run(task_instance), failed=True)
+
+    def _known_run(self, task_instance: Any) -> KnownRun | None:
+        """``(summary, run id)`` when this object ran ``task_instance``; None: read them from XCom."""
+        return (self._flow_run_summary, self._run_id) if getattr(task_instance, "task", None) is self else None
 
     def _finish(self, context: Context, summary: dict[str, Any]) -> str:
         ti = context["ti"]
         self._publish_links(ti, str(summary.get("flow_id") or self.flow_id), summary["run_id"])
+        self._flow_run_summary = summary
         ti.xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         judge(summary, fail_on_row_errors=self.fail_on_row_errors, log=self.log)
+        publish_run_assets(self, context, self.hook, summary)
         mark_finished(context.get("task_state_store"), summary["run_id"], max_tries=getattr(ti, "max_tries", None))
         return summary["run_id"]
 

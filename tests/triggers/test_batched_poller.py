@@ -85,7 +85,7 @@ async def just_past_a_grid_time(poll_interval: float) -> None:
 
 
 def test_150_triggers_cost_two_list_calls_per_cycle_and_one_token(emulator, token_cache, event_of, monkeypatch):
-    emulator.configure_flow(FILE_FLOW_ID, duration=1.5)
+    emulator.configure_flow(FILE_FLOW_ID, duration=3.0)
     run_ids = create_many_runs(token_cache, MANY)
     tokens_before = emulator.token_requests
     lookups = []
@@ -126,7 +126,7 @@ def test_150_triggers_cost_two_list_calls_per_cycle_and_one_token(emulator, toke
     after_join = [cycle for cycle in sorted(by_cycle) if cycle not in joined]
     later = [sorted(run_id for ids in by_cycle[cycle] for run_id in ids) for cycle in after_join]
     assert len(joined) <= 2, by_cycle.keys()
-    assert len(later) >= 3, later
+    assert len(later) >= 2, f"{len(later)} cycles after the join: {[len(ids) for ids in later]}"
     # then every run still in progress is read in the same cycle as the others, in ceil(N/100) calls:
     # each cycle reads what the cycle before it read, less the runs that ended
     assert all(set(after) <= set(before) for before, after in itertools.pairwise(later)), "one grid for all"
