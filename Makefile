@@ -37,7 +37,7 @@ OLD_VENV ?= .venv-oldest
 test-oldest:
 	test -x $(OLD_VENV)/bin/python || $(PYTHON) -m venv $(OLD_VENV)
 	$(OLD_VENV)/bin/python -m pip install -q --upgrade pip
-	$(OLD_VENV)/bin/python -m pip install -q "apache-airflow==$(OLDEST_AIRFLOW)" -e ".[dev]"
+	$(OLD_VENV)/bin/python -m pip install -q -c scripts/airflow-3.1-constraints.txt "apache-airflow==$(OLDEST_AIRFLOW)" -e ".[dev]"
 	timeout -k 15 1800 $(OLD_VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup
 
 # By hand: the suite on Airflow 3.2, the minor between the oldest and the newest, in a venv of its own.

@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+#: Pins Airflow 3.1 needs beside the newest packages (see the file).
+OLDEST_CONSTRAINTS = REPO / "scripts" / "airflow-3.1-constraints.txt"
 DEFAULT_AIRFLOW_VERSIONS = ("3.1.*", "3.3.*")
 PACKAGE = "airflow-flowrun"
 HOOK_CLASS = "airflow_flowrun.hooks.flow_service.AdobeFlowServiceHook"
@@ -124,7 +126,8 @@ def check_airflow(airflow_version: str, wheel: Path, work: Path, python: str) ->
     place = work / f"airflow-{airflow_version.replace('*', 'x')}"
     place.mkdir()
     started = time.monotonic()
-    venv_python = make_venv(place / "venv", python, f"apache-airflow=={airflow_version}", wheel)
+    pins = ["-c", str(OLDEST_CONSTRAINTS)] if airflow_version.startswith("3.1") else []
+    venv_python = make_venv(place / "venv", python, *pins, f"apache-airflow=={airflow_version}", wheel)
     installed = time.monotonic() - started
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "PYTHON"))}
     env |= {"AIRFLOW_HOME": str(place / "home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}

@@ -43,7 +43,8 @@ class AdobeFlowRunSensor(BaseSensorOperator):
     ``never_fail`` and ``silent_fail`` applied to every poke and every trigger event as
     :class:`BaseSensorOperator` applies them to pokes. The run summary is pushed as XCom
     ``flow_run``; the extra links show as soon as the run has been read. A 404 during the first
-    minute of waiting counts as "not visible yet".
+    minute of waiting counts as "not visible yet". With ``outlets``, each asset event's ``extra``
+    carries the run's essentials (see :mod:`airflow_flowrun.assets`).
 
     :param run_id: the flow run id (templated), e.g. ``"{{ ti.xcom_pull(task_ids='ingest') }}"``
     :param aep_conn_id: the ``aep`` connection (templated)
