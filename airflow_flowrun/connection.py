@@ -8,6 +8,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from airflow_flowrun import connection_form
+from airflow_flowrun.connection_form import (
+    DEFAULT_HOST,
+    DEFAULT_IMS_TOKEN_URL,
+    DEFAULT_SANDBOX,
+    DEFAULT_SCOPES,
+)
 from airflow_flowrun.exceptions import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -15,11 +22,7 @@ if TYPE_CHECKING:
 
 CONN_TYPE = "aep"
 DEFAULT_CONN_ID = "aep_default"
-DEFAULT_HOST = "https://platform.adobe.io"
-DEFAULT_SANDBOX = "prod"
-DEFAULT_SCOPES = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
-DEFAULT_IMS_TOKEN_URL = "https://ims-na1.adobelogin.com/ims/token/v3"
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = float(connection_form.DEFAULT_TIMEOUT)
 FLOW_SERVICE_PATH = "/data/foundation/flowservice"
 
 

@@ -9,8 +9,7 @@ Experience Platform UI) shows the value, so a user can fill the form from the co
 
 This module is plain data: ``get_provider_info`` imports it whenever Airflow lists providers, so it
 imports neither Airflow nor the hook at module level, and wtforms only inside :func:`form_widgets`.
-Its defaults repeat those of :mod:`airflow_flowrun.connection` (which imports Airflow); a test
-keeps the two equal.
+Its defaults are the ones :mod:`airflow_flowrun.connection` falls back to (it imports them from here).
 """
 
 from __future__ import annotations

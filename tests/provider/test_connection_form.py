@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 from packaging.version import Version
 
-from airflow_flowrun import connection, connection_form
+from airflow_flowrun import connection
 from airflow_flowrun.get_provider_info import get_provider_info
 from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
 
@@ -120,14 +120,6 @@ def test_the_form_suggests_example_values(aep_form: dict[str, Any]) -> None:
     assert examples["sandbox_name"] == ["prod", "dev"]
     assert examples["ims_token_url"] == [connection.DEFAULT_IMS_TOKEN_URL]
     assert examples["ui_org"] == ["mycompany"]
-
-
-def test_the_form_defaults_are_the_ones_the_hooks_fall_back_to() -> None:
-    assert connection_form.DEFAULT_HOST == connection.DEFAULT_HOST
-    assert connection_form.DEFAULT_SANDBOX == connection.DEFAULT_SANDBOX
-    assert connection_form.DEFAULT_SCOPES == connection.DEFAULT_SCOPES
-    assert connection_form.DEFAULT_IMS_TOKEN_URL == connection.DEFAULT_IMS_TOKEN_URL
-    assert connection_form.DEFAULT_TIMEOUT == connection.DEFAULT_TIMEOUT
 
 
 # -- Airflow 3.1: the hook's classmethods ------------------------------------------------------------
