@@ -169,7 +169,10 @@ def lineage_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """
     from airflow.providers.openlineage import conf as ol_conf
     from airflow.providers.openlineage.plugins.listener import OpenLineageListener
-    from airflow.sdk.listener import get_listener_manager
+    try:
+        from airflow.sdk.listener import get_listener_manager
+    except ImportError:  # Airflow < 3.2
+        from airflow.listeners.listener import get_listener_manager  # type: ignore[no-redef]
 
     path = tmp_path / "openlineage.ndjson"
     transport = {"type": "file", "log_file_path": str(path), "append": True}  # one file, a line per event

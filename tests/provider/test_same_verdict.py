@@ -226,7 +226,9 @@ def test_operator_run_link_is_stored_while_the_task_waits(emu, run_dag, mode):
 
 @pytest.mark.parametrize("mode", SENSOR_MODES)
 def test_sensor_run_link_is_stored_while_the_task_waits(emu, run_dag, mode):
-    emu.configure_flow(FILE_FLOW_ID, duration=3.0)
+    # the run starts before the DAG does: long enough that Airflow 3.1's slower dag.test() start still
+    # finds it in progress
+    emu.configure_flow(FILE_FLOW_ID, duration=8.0)
     dag_id = f"verdict_sensor_link_{mode}"
     run_id = new_run(FILE_FLOW_ID)
     with LinkWatcher(emu, FILE_FLOW_ID, dag_id, "wait") as watcher:
