@@ -204,6 +204,16 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     say(f"waiting (at most {run_timeout:.0f} s) for every DAG run to end")
     states = wait_for_dag_runs(rest, plan, run_timeout)
     watch.lap("dag_runs_ended")
+    # This deployment's scheduler runs with use_job_schedule off (manual runs only), which also stops
+    # asset-triggered runs: with every planned DAG paused, a scheduler with it on creates the consumer's
+    # run from the asset events queued while the producer ran, and no scheduled run of any example.
+    say(f"{ASSET_CONSUMER}: pause the planned DAGs, restart the scheduler with use_job_schedule on")
+    for dag_id in plan:
+        rest.pause(dag_id)
+    old_scheduler = deployment.procs.latest("scheduler")
+    deployment.procs.kill(old_scheduler, signal.SIGTERM, group=False)
+    deployment.procs.wait_exit(old_scheduler, 60)
+    deployment.start_component("scheduler", {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True"})
     say(f"waiting for {ASSET_CONSUMER}, scheduled on the assets example_aep_assets updated")
     consumer_runs = f"/dags/{ASSET_CONSUMER}/dagRuns"
     wait_until(

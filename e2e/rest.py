@@ -88,6 +88,9 @@ class AirflowRest:
     def unpause(self, dag_id: str) -> None:
         self.call("PATCH", f"/dags/{quote(dag_id)}", json={"is_paused": False})
 
+    def pause(self, dag_id: str) -> None:
+        self.call("PATCH", f"/dags/{quote(dag_id)}", json={"is_paused": True})
+
     def trigger(self, dag_id: str, run_id: str, **body: Any) -> dict[str, Any]:
         return dict(
             self.call("POST", f"/dags/{quote(dag_id)}/dagRuns", json={"dag_run_id": run_id, **body}, expect=(200,))
