@@ -169,6 +169,7 @@ def lineage_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """
     from airflow.providers.openlineage import conf as ol_conf
     from airflow.providers.openlineage.plugins.listener import OpenLineageListener
+
     try:
         from airflow.sdk.listener import get_listener_manager
     except ImportError:  # Airflow < 3.2
