@@ -45,7 +45,7 @@ VENV_3_2 ?= .venv-3.2
 test-3.2:
 	test -x $(VENV_3_2)/bin/python || $(PYTHON) -m venv $(VENV_3_2)
 	$(VENV_3_2)/bin/python -m pip install -q --upgrade pip
-	$(VENV_3_2)/bin/python -m pip install -q "apache-airflow==3.2.*" -e ".[dev]"
+	$(VENV_3_2)/bin/python -m pip install -q -c scripts/airflow-3.2-constraints.txt "apache-airflow==3.2.*" -e ".[dev]"
 	timeout -k 15 1800 $(VENV_3_2)/bin/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The wheel as users get it: build the sdist and wheel, then install the wheel file alone next to the
