@@ -164,7 +164,7 @@ def test_never_fail_skips_a_failed_run(emu, run_dag, mode, finished):
 
 @pytest.mark.parametrize("mode", SENSOR_MODES)
 def test_silent_fail_keeps_waiting_through_a_failed_read(emu, run_dag, mode):
-    emu.configure_flow(FILE_FLOW_ID, duration=3.0)
+    emu.configure_flow(FILE_FLOW_ID, duration=8.0)  # still running at the first poke, however slowly dag.test() starts
     run_id = new_run(FILE_FLOW_ID)
     emu.inject("status", status=500, method="GET", path="/runs", nth=list(range(2, 8)))  # one read's 6 attempts
     dag_run = run_dag(sensor_dag(f"verdict_silent_{mode}", run_id, mode, silent_fail=True), logical_date=None)
