@@ -196,18 +196,22 @@ class LinkWatcher:
     def _watch(self) -> None:
         from airflow.models.xcom import XComModel
         from airflow.utils.session import create_session
+        from sqlalchemy.exc import OperationalError
 
         while not self._stop.wait(0.1):
             running = [
                 r for r in self.emu.runs(self.flow_id) if r["metrics"]["statusSummary"]["status"] == "inProgress"
             ]
-            with create_session() as session:
-                rows = (
-                    session.query(XComModel)
-                    .filter_by(dag_id=self.dag_id, task_id=self.task_id, key="_link_AdobeFlowRunLink")
-                    .all()
-                )
-                values = [XComModel.deserialize_value(row) for row in rows]
+            try:
+                with create_session() as session:
+                    rows = (
+                        session.query(XComModel)
+                        .filter_by(dag_id=self.dag_id, task_id=self.task_id, key="_link_AdobeFlowRunLink")
+                        .all()
+                    )
+                    values = [XComModel.deserialize_value(row) for row in rows]
+            except OperationalError:  # SQLite busy with the task's own writes: look again next time
+                continue
             if running:
                 self.seen_while_running.update(v for v in values if isinstance(v, str) and v)
 
