@@ -156,3 +156,28 @@ def error_from_event(error: dict[str, Any], *, default_message: str) -> Exceptio
 
 def _rebuild_error(cls: type[FlowServiceError], message: str, kwargs: dict[str, Any]) -> FlowServiceError:
     return cls(message, **kwargs)
+
+
+class WindowCoverageError(AirflowException):
+    """A flow's succeeded runs leave gaps in a time range, or ingest part of it more than once.
+
+    Retryable: AEP may still fill a gap (a run in progress, a scheduled run, a re-run), so a later
+    try can pass.
+
+    :param message: the report naming every gap and overlap
+    :param gaps: the uncovered ``[s, e]`` windows (epoch seconds)
+    :param overlaps: the ``{"window", "run_ids"}`` stretches ingested more than once that failed the check
+    """
+
+    def __init__(self, message: str, *, gaps: list[list[int]], overlaps: list[dict[str, Any]]) -> None:
+        self.message = message
+        self.gaps = gaps
+        self.overlaps = overlaps
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_coverage_error, (self.message, self.gaps, self.overlaps))
+
+
+def _rebuild_coverage_error(message: str, gaps: list[list[int]], overlaps: list[dict[str, Any]]) -> WindowCoverageError:
+    return WindowCoverageError(message, gaps=gaps, overlaps=overlaps)

@@ -9,14 +9,15 @@ from typing import Any
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
-from airflow_flowrun import api, connection_form
+from airflow_flowrun import api, connection_form, coverage
 from airflow_flowrun.auth import ImsBearerAuth, parse_token_answer
 from airflow_flowrun.connection import DEFAULT_CONN_ID, AepConnectionSettings
 from airflow_flowrun.endpoints import FlowEndpoints, read_flow_endpoints
-from airflow_flowrun.exceptions import FlowServiceError
+from airflow_flowrun.exceptions import FlowServiceError, InvalidParameterError
 from airflow_flowrun.hooks.probe import probe_connection
 from airflow_flowrun.paging import Pages
 from airflow_flowrun.retry import PossiblyCommittedError, RetryPolicy, is_retryable, may_have_committed
+from airflow_flowrun.validation import to_epoch_seconds
 
 #: After a POST /runs whose answer was lost, look this long for the run it may have created.
 LOST_ANSWER_GRACE = 8.0
@@ -212,6 +213,27 @@ class AdobeFlowServiceHook(HttpHook):
         """
         query = api.list_runs_params(flow_id, properties=properties, orderby=orderby, filters=filters)
         yield from self._paged(api.RUNS, query)
+
+    def window_coverage(self, flow_id: str, start: Any, end: Any) -> dict[str, Any]:
+        """What the succeeded runs of ``flow_id`` ingested of ``[start, end)``: covered, gaps, overlaps, failed.
+
+        Every run of the flow is read (all pages): Flow Service documents no filter on a run's
+        window (``params.*``), and its creation time says nothing about its window, so no
+        ``createdAt`` bound is safe: a backfill, a re-run or AEP catching up creates a run for an old
+        window at any later time, and an on-demand run can be created for a window that has not
+        begun. The rules are :func:`airflow_flowrun.coverage.window_coverage`'s.
+
+        :param flow_id: the dataflow (a UUID)
+        :param start: start of the range: aware datetime, epoch seconds or ISO-8601 with an offset
+        :param end: end of the range, exclusive, after ``start``
+        :return: ``{"covered", "gaps", "overlaps", "failed", "pending"}``, windows as ``[s, e]`` epoch seconds
+        :raises InvalidParameterError: a bad flow id or range, before any HTTP call
+        """
+        flow_id = api.validate_uuid("flow_id", flow_id)
+        range_start, range_end = to_epoch_seconds("start", start), to_epoch_seconds("end", end)
+        if range_end <= range_start:
+            raise InvalidParameterError("end", end, f"must be after start ({range_start}): the range is empty")
+        return coverage.window_coverage(self.list_runs(flow_id), range_start, range_end)
 
     def retrigger_run(self, run_id: str) -> dict[str, Any]:
         """Re-run a failed run with its original window (``op=re-trigger``); returns the action's answer."""
