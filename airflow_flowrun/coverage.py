@@ -60,6 +60,7 @@ def window_coverage(runs: Iterable[Mapping[str, Any]], start: int, end: int) -> 
 
 
 def _clipped_windows(runs: Iterable[Mapping[str, Any]], start: int, end: int) -> Iterable[RunWindow]:
+    """The readable windows of ``runs`` that meet ``[start, end)``, clipped to it."""
     for run in runs:
         run_id = run.get("id")
         params = run.get("params") or {}

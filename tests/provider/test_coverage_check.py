@@ -177,3 +177,12 @@ def test_a_manual_run_without_window_fails_naming_the_window_parameters(aep_emul
     assert flow_service_calls(aep_emulator) == []
     (ti,) = dag_run.get_task_instances()
     assert ti.try_number == 1
+
+
+def test_a_cron_schedule_without_data_intervals_fails_explaining_why(aep_emulator, run_dag, capfd):
+    with DAG("coverage_cron", schedule="@daily", start_date=DAY - timedelta(days=5), catchup=False) as dag:
+        AdobeFlowWindowCoverageCheck(task_id="check", flow_id=TABLE_FLOW_ID, retries=2)
+    dag_run = run_dag(dag, logical_date=DAY)
+    assert task_states(dag_run) == {"check": "failed"}
+    assert "create_cron_data_intervals" in capfd.readouterr().out
+    assert flow_service_calls(aep_emulator) == []
