@@ -4,9 +4,12 @@ Prints, flushed, the ``export AIRFLOW_CONN_AEP_DEFAULT='...'`` line to use, the 
 and the seeded flow ids. ``--config FILE.json`` takes the constructor settings (``host``,
 ``port``, ``run_duration``, ``token_lifetime``, ``visibility_delay``, ``seed``,
 ``create_run_response_shape``, ``request_log_size``, ``client_id``, ``client_secret``,
-``token_prefix``) plus ``"faults": [rule, ...]`` and
-``"flows": {flow_id: {"duration", "outcome", "fail_first"}}``; command-line flags win over the
-file. Note that ``POST /_emulator/reset`` also drops the configured faults and flow settings.
+``token_prefix``) plus ``"faults": [rule, ...]``,
+``"flows": {flow_id: {"duration", "outcome", "fail_first", "counts"}}`` and
+``"schedules": {flow_id: {"every", "start", "delay"}}``; command-line flags win over the file.
+``--schedule FLOW_ID=SECONDS`` (repeatable) makes a recurring flow start a run every SECONDS
+seconds (see ``FlowServiceEmulator.schedule_flow``). Note that ``POST /_emulator/reset`` also
+drops the configured faults, flow settings and schedules.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ _SETTING_FLAGS = ("host", "port", "run_duration", "token_lifetime", "visibility_
 #: The config file's keys: the flags' settings, the settings without a flag, and what is not a setting.
 _CONFIG_KEYS = frozenset(_SETTING_FLAGS) | {
     "create_run_response_shape", "request_log_size", "client_secret", "token_prefix", "faults", "flows",
+    "schedules",
 }  # fmt: skip
 
 
@@ -50,7 +54,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help='fault rules (repeatable), e.g. \'{"kind": "drop", "nth": [1]}\'',
     )
+    parser.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        type=_schedule_flag,
+        metavar="FLOW_ID=SECONDS",
+        help="a recurring flow starts a run every SECONDS seconds (repeatable)",
+    )
     return parser
+
+
+def _schedule_flag(value: str) -> tuple[str, dict[str, int]]:
+    """``FLOW_ID=SECONDS`` as ``(flow_id, {"every": seconds})``."""
+    flow_id, _, seconds = value.partition("=")
+    if not flow_id or not seconds.isdigit():
+        raise argparse.ArgumentTypeError(f"expected FLOW_ID=SECONDS (a whole number of seconds), got {value!r}")
+    return flow_id, {"every": int(seconds)}
 
 
 def load_config(path: Path | None) -> dict[str, Any]:
@@ -78,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         faults = list(config.pop("faults", [])) + [json.loads(rule) for rule in args.fault]
         flows = config.pop("flows", {})
+        schedules = dict(config.pop("schedules", {})) | dict(args.schedule)
         config.setdefault("port", 8765)
         config |= {name: getattr(args, name) for name in _SETTING_FLAGS if getattr(args, name) is not None}
         emulator = FlowServiceEmulator(**config)
@@ -85,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             emulator.configure_flow(flow_id, **changes)
         for rule in faults:
             emulator.inject(**rule)
+        for flow_id, schedule in schedules.items():
+            emulator.schedule_flow(flow_id, **schedule)
     except (ValueError, KeyError, TypeError) as error:
         print(f"error: invalid emulator configuration: {error}", file=sys.stderr)
         return 2

@@ -3,26 +3,32 @@
 It lets a benchmark or a user configure and inspect an emulator started from the CLI, from
 another process. Errors answer ``{"detail": "..."}`` with 400 (bad input) or 404 (unknown flow).
 
-=========================================  =====================================================
-``GET /_emulator/health``                  ``{"status": "ok"}``
-``GET /_emulator/stats``                   token/total/per-route request counts, faults, runs
-``POST /_emulator/reset``                  back to the seeded state (settings included)
-``DELETE /_emulator/tokens``               invalidate every issued access token
-``GET|POST|DELETE /_emulator/faults``      list / add (body: a rule) / remove fault rules
-``GET /_emulator/flows``                   every flow's emulator settings
-``PATCH /_emulator/flows/{flow_id}``       body ``{duration, outcome, fail_first}``
-``GET|PUT /_emulator/settings``            ``run_duration``, ``token_lifetime``,
-                                           ``visibility_delay``, ``create_run_response_shape``
-``GET /_emulator/windows/{flow_id}``       the flow's window report
-``GET /_emulator/runs?flow_id=``           ``{"items": [run, ...]}``, visible or not
-``GET /_emulator/requests?limit=``         the last logged requests (secrets redacted)
-``GET /_emulator/expected-counts``         ``?flow_id=&window_start=&window_end=[&outcome=]``
-=========================================  =====================================================
+==================================================  ==================================================
+``GET /_emulator/health``                           ``{"status": "ok"}``
+``GET /_emulator/stats``                            token/total/per-route request counts, faults, runs
+``POST /_emulator/reset``                           back to the seeded state (settings included)
+``DELETE /_emulator/tokens``                        invalidate every issued access token
+``GET|POST|DELETE /_emulator/faults``               list / add (body: a rule) / remove fault rules
+``GET /_emulator/flows``                            every flow's emulator settings and schedule
+``PATCH /_emulator/flows/{flow_id}``                body ``{duration, outcome, fail_first, counts}``
+``POST /_emulator/flows/{flow_id}/runs``            add a run "from elsewhere" (201, the run); body
+                                                    ``{window_start, window_end, created_at, outcome,
+                                                    duration, counts, sandbox, created_by}``
+``PUT|DELETE /_emulator/flows/{flow_id}/schedule``  start (body ``{every, start, delay}``) / stop the
+                                                    flow's own runs
+``GET /_emulator/flows/{flow_id}/coverage``         ``?start=&end=``: the window coverage report
+``GET|PUT /_emulator/settings``                     the settings; PUT changes the runtime ones
+``GET /_emulator/windows/{flow_id}``                the flow's window report
+``GET /_emulator/runs?flow_id=``                    ``{"items": [run, ...]}``, visible or not
+``GET /_emulator/requests?limit=``                  the last logged requests (secrets redacted)
+``GET /_emulator/expected-counts``                  ``?flow_id=&window_start=&window_end=[&outcome=]``
+==================================================  ==================================================
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -54,6 +60,30 @@ def _int_param(request: Request, name: str) -> int:
         return int(raw)
     except ValueError as error:
         raise HTTPException(400, f"query parameter {name} must be an integer, got {raw!r}") from error
+
+
+#: The body keys of ``POST /_emulator/flows/{flow_id}/runs`` and ``PUT .../schedule``.
+_ADD_RUN_KEYS = frozenset(
+    {"window_start", "window_end", "created_at", "outcome", "duration", "counts", "sandbox", "created_by"}
+)
+_SCHEDULE_KEYS = frozenset({"every", "start", "delay"})
+
+
+def _checked_keys(body: dict[str, Any], allowed: frozenset[str], what: str) -> dict[str, Any]:
+    unknown = set(body) - allowed
+    if unknown:
+        raise HTTPException(400, f"unknown {what}: {sorted(unknown)} (allowed: {sorted(allowed)})")
+    return body
+
+
+def _flow_call(call: Callable[[], Any], status: int = 200) -> Response:
+    """Answer ``call()``: 404 for an unknown flow (KeyError), 400 for bad input (ValueError, TypeError)."""
+    try:
+        return _respond(call(), status)
+    except KeyError as error:
+        raise HTTPException(404, str(error)) from error
+    except (TypeError, ValueError) as error:
+        raise HTTPException(400, str(error)) from error
 
 
 def admin_router(state: EmulatorState) -> APIRouter:
@@ -101,16 +131,37 @@ def admin_router(state: EmulatorState) -> APIRouter:
 
     @router.patch("/flows/{flow_id}")
     async def configure_flow(flow_id: str, request: Request) -> Response:
-        changes = await _json_object(request)
-        unknown = set(changes) - {"duration", "outcome", "fail_first"}
-        if unknown:
-            raise HTTPException(400, f"unknown flow settings: {sorted(unknown)}")
-        try:
-            return _respond(state.configure_flow(flow_id, **changes))
-        except KeyError as error:
-            raise HTTPException(404, str(error)) from error
-        except (TypeError, ValueError) as error:
-            raise HTTPException(400, str(error)) from error
+        allowed = frozenset({"duration", "outcome", "fail_first", "counts"})
+        changes = _checked_keys(await _json_object(request), allowed, "flow settings")
+        return _flow_call(lambda: state.configure_flow(flow_id, **changes))
+
+    @router.post("/flows/{flow_id}/runs")
+    async def add_run(flow_id: str, request: Request) -> Response:
+        fields = _checked_keys(await _json_object(request), _ADD_RUN_KEYS, "run fields")
+        for required in ("window_start", "window_end"):
+            if required not in fields:
+                raise HTTPException(400, f"{required} is required")
+        return _flow_call(lambda: state.add_run(flow_id, **fields), 201)
+
+    @router.put("/flows/{flow_id}/schedule")
+    async def schedule_flow(flow_id: str, request: Request) -> Response:
+        fields = _checked_keys(await _json_object(request), _SCHEDULE_KEYS, "schedule fields")
+        if "every" not in fields:
+            raise HTTPException(400, "every is required")
+        return _flow_call(lambda: state.schedule_flow(flow_id, **fields))
+
+    @router.delete("/flows/{flow_id}/schedule")
+    async def unschedule_flow(flow_id: str) -> Response:
+        def unschedule() -> dict[str, Any]:
+            state.unschedule_flow(flow_id)
+            return {"flow_id": flow_id, "schedule": None}
+
+        return _flow_call(unschedule)
+
+    @router.get("/flows/{flow_id}/coverage")
+    async def coverage(flow_id: str, request: Request) -> Response:
+        start, end = _int_param(request, "start"), _int_param(request, "end")
+        return _flow_call(lambda: state.window_coverage(flow_id, start, end))
 
     @router.get("/settings")
     async def get_settings() -> Response:
@@ -125,10 +176,7 @@ def admin_router(state: EmulatorState) -> APIRouter:
 
     @router.get("/windows/{flow_id}")
     async def windows(flow_id: str) -> Response:
-        try:
-            return _respond(state.window_report(flow_id))
-        except KeyError as error:
-            raise HTTPException(404, str(error)) from error
+        return _flow_call(lambda: state.window_report(flow_id))
 
     @router.get("/runs")
     async def runs(request: Request) -> Response:
@@ -144,11 +192,6 @@ def admin_router(state: EmulatorState) -> APIRouter:
     async def expected_counts(request: Request) -> Response:
         flow_id = request.query_params.get("flow_id", "")
         window = (_int_param(request, "window_start"), _int_param(request, "window_end"))
-        try:
-            return _respond(state.expected_counts(flow_id, *window, outcome=request.query_params.get("outcome")))
-        except KeyError as error:
-            raise HTTPException(404, str(error)) from error
-        except ValueError as error:
-            raise HTTPException(400, str(error)) from error
+        return _flow_call(lambda: state.expected_counts(flow_id, *window, outcome=request.query_params.get("outcome")))
 
     return router

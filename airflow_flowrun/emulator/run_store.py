@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import defaultdict
 
 from airflow_flowrun.emulator.listing import ListQuery
 from airflow_flowrun.emulator.runs import Run
 
 
+def _creation_key(run: Run) -> tuple[float, int]:
+    return run.created_at, run.seq
+
+
 class RunStore:
-    """Every run, by id (creation order kept) and per flow (oldest first)."""
+    """Every run, by id and per flow, oldest ``createdAt`` first (runs added "from elsewhere" may
+    carry a ``createdAt`` in the past, so storing order is not creation order)."""
 
     def __init__(self) -> None:
         self._by_id: dict[str, Run] = {}
@@ -27,7 +33,7 @@ class RunStore:
     def add(self, run: Run) -> None:
         """Store a new run."""
         self._by_id[run.run_id] = run
-        self._by_flow[run.flow_id].append(run)
+        insort(self._by_flow[run.flow_id], run, key=_creation_key)
 
     def get(self, run_id: str) -> Run | None:
         """The run with this id (ids compare case-insensitively), or None."""
@@ -36,11 +42,11 @@ class RunStore:
     def of_flow(self, flow_id: str | None = None) -> list[Run]:
         """The runs of one flow (every run when None), oldest first."""
         if flow_id is None:
-            return list(self._by_id.values())
+            return sorted(self._by_id.values(), key=_creation_key)
         return list(self._by_flow.get(flow_id, []))
 
     def last_visible(self, flow_id: str, now: float) -> Run | None:
-        """The flow's newest run visible at ``now``."""
+        """The flow's newest (by ``createdAt``) run visible at ``now``."""
         return next((run for run in reversed(self._by_flow.get(flow_id, [])) if run.visible_at <= now), None)
 
     def candidates(self, query: ListQuery) -> list[Run]:

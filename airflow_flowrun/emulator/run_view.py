@@ -11,8 +11,7 @@ import uuid
 from typing import Any
 
 from airflow_flowrun.emulator.runs import FAILED, IN_PROGRESS, SCHEDULED, SUCCESS, Run, to_ms
-from airflow_flowrun.emulator.seeds import CLIENT_ID, ORG_ID
-from airflow_flowrun.emulator.source import run_counts
+from airflow_flowrun.emulator.seeds import ORG_ID
 
 FAILED_RUN_ERRORS = [
     {
@@ -148,8 +147,16 @@ SUMMARY_FIELDS = frozenset(
 )
 
 
+def shown(run: Run, now: float) -> Run:
+    """The attempt the API shows at ``now``: the failed one for a moment after a same-run re-trigger."""
+    if run.previous is not None and now < run.shows_previous_until:
+        return run.previous
+    return run
+
+
 def run_summary(run: Run, now: float) -> dict[str, Any]:
     """The few run fields listings filter and sort on most, far cheaper to build than the run."""
+    run = shown(run, now)
     return {
         "id": run.run_id,
         "flowId": run.flow_id,
@@ -165,10 +172,9 @@ def run_summary(run: Run, now: float) -> dict[str, Any]:
 
 def run_view(run: Run, now: float) -> dict[str, Any]:
     """The run object as ``GET /runs/{id}`` returns it at ``now``."""
-    if run.previous is not None and now < run.shows_previous_until:
-        return run_view(run.previous, now)
+    run = shown(run, now)
     status = run.status(now)
-    final_counts = run_counts(run.kind, run.totals, run.outcome)
+    final_counts = run.final_counts()
     finished = status in (SUCCESS, FAILED)
     counts = final_counts if finished else dict.fromkeys(final_counts, 0)
     activities: list[dict[str, Any]] = []
@@ -182,10 +188,10 @@ def run_view(run: Run, now: float) -> dict[str, Any]:
         "flowSpec": {"id": run.flow_spec_id, "version": "1.0"},
         "createdAt": to_ms(run.created_at),
         "updatedAt": to_ms(run.updated_at(now)),
-        "createdBy": f"{CLIENT_ID}@AdobeID",
-        "updatedBy": f"{CLIENT_ID}@AdobeID",
-        "createdClient": CLIENT_ID,
-        "updatedClient": CLIENT_ID,
+        "createdBy": f"{run.created_by}@AdobeID",
+        "updatedBy": f"{run.created_by}@AdobeID",
+        "createdClient": run.created_by,
+        "updatedClient": run.created_by,
         "sandboxId": _uuid_for("sandbox", run.sandbox),
         "sandboxName": run.sandbox,
         "imsOrgId": ORG_ID,

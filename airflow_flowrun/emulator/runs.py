@@ -15,7 +15,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_flowrun.emulator.source import SourceTotals
+from airflow_flowrun.emulator.seeds import CLIENT_ID
+from airflow_flowrun.emulator.source import SourceTotals, run_counts
 
 SCHEDULED = "scheduled"
 IN_PROGRESS = "inProgress"
@@ -62,6 +63,8 @@ class Run:
     :param duration: seconds the current attempt stays ``inProgress``.
     :param outcome: how the current attempt ends: ``success``, ``partial`` or ``failed``.
     :param visible_at: before this time the run is not visible through the API.
+    :param created_by: the client id that made the run (``createdBy`` / ``createdClient``).
+    :param counts: metrics that replace the deterministic ones once the run has finished.
     """
 
     run_id: str
@@ -79,6 +82,8 @@ class Run:
     duration: float
     outcome: str
     visible_at: float
+    created_by: str = CLIENT_ID
+    counts: dict[str, int] = field(default_factory=dict)
     attempt: int = 1
     triggered_at: float = 0.0
     batch_id: str = field(default_factory=new_batch_id)
@@ -101,6 +106,10 @@ class Run:
         if self.outcome == "failed":
             return self.completed_at
         return self.started_at + self.duration * COPY_SHARE
+
+    def final_counts(self) -> dict[str, int]:
+        """The metrics the current attempt reports once finished (overrides applied)."""
+        return {**run_counts(self.kind, self.totals, self.outcome), **self.counts}
 
     def status(self, now: float) -> str:
         """The run status (``metrics.statusSummary.status``) at ``now``."""

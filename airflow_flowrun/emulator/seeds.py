@@ -13,6 +13,12 @@ CLIENT_SECRET = "emulator-client-secret"
 ORG_ID = "EMULATOR0000000000000000@AdobeOrg"
 SANDBOX = "prod"
 KNOWN_SANDBOXES: tuple[str, ...] = ("prod", "dev")
+#: The client id recorded (``createdBy`` / ``createdClient``) on runs started from the AEP UI: the
+#: Experience Cloud shell's IMS client. The default of ``add_run``.
+UI_CLIENT_ID = "exc_app"
+#: The client id recorded on the runs a flow's schedule starts. Adobe does not document which
+#: identity its scheduler records; this one is the emulator's and says what made the run.
+SCHEDULER_CLIENT_ID = "acp_flow_scheduler"
 
 FLOW_SERVICE_PREFIX = "/data/foundation/flowservice"
 IMS_TOKEN_PATH = "/ims/token/v3"
@@ -34,6 +40,8 @@ TUTORIAL_FLOW_ID = "3abea21c-7e36-4be1-bec1-d3bad0e3e0de"
 TABLE_COLUMNS: tuple[str, ...] = ("id", "email", "DOB", "updated_at")
 
 FLOW_KINDS: tuple[str, ...] = ("table", "file")
+#: ``scheduleParams.frequency`` values; only ``once`` flows accept on-demand runs.
+FREQUENCIES: tuple[str, ...] = ("once", "minute", "hour", "day", "week")
 OUTCOMES: tuple[str, ...] = ("success", "failed", "partial")
 
 #: Seconds between two rows of a synthetic table / two files of a synthetic bucket.
@@ -55,6 +63,8 @@ class FlowDefinition:
     :param outcome: how runs end: ``"success"``, ``"failed"`` or ``"partial"``.
     :param duration: seconds a run stays ``inProgress``; None uses the emulator-wide default.
     :param fail_first: the flow's first N run executions fail whatever the outcome.
+    :param interval: ``scheduleParams.interval``: a recurring flow runs every ``interval``
+        ``frequency`` units (ignored for ``once``).
     """
 
     flow_id: str
@@ -67,10 +77,15 @@ class FlowDefinition:
     outcome: str = "success"
     duration: float | None = None
     fail_first: int = 0
+    interval: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in FLOW_KINDS:
             raise ValueError(f"kind must be one of {FLOW_KINDS}, got {self.kind!r}")
+        if self.frequency not in FREQUENCIES:
+            raise ValueError(f"frequency must be one of {FREQUENCIES}, got {self.frequency!r}")
+        if isinstance(self.interval, bool) or not isinstance(self.interval, int) or self.interval < 1:
+            raise ValueError(f"interval must be an integer >= 1, got {self.interval!r}")
         if self.outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
         if self.state not in ("enabled", "disabled"):

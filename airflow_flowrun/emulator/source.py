@@ -13,8 +13,10 @@ tutorial — is counted in constant time and always gives the same numbers.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from airflow_flowrun.emulator.seeds import FILE_INTERVAL_SECONDS, ROW_INTERVAL_SECONDS
 
@@ -25,6 +27,12 @@ ROWS_PER_PAGE = 10_000
 OUTPUT_RATIO = (7, 10)
 #: A "partial" run rejects one record in this many (at least one when the window is not empty).
 PARTIAL_REJECT_EVERY = 25
+#: The metrics a run reports, keyed as in Adobe's run ``metrics``; what ``counts=`` may override.
+COUNT_KEYS: tuple[str, ...] = (
+    "inputRecordCount", "outputRecordCount", "failedRecordCount",
+    "inputFileCount", "outputFileCount", "failedFileCount",
+    "inputBytes", "outputBytes",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -122,3 +130,21 @@ def run_counts(kind: str, totals: SourceTotals, outcome: str) -> dict[str, int]:
         "inputBytes": totals.input_bytes,
         "outputBytes": output_bytes,
     }
+
+
+def check_counts(counts: Any) -> dict[str, int]:
+    """Validate metric overrides (``counts=`` of ``add_run`` and ``configure_flow``).
+
+    :param counts: a mapping of some :data:`COUNT_KEYS` to integers >= 0.
+    :return: a plain copy.
+    :raises ValueError: naming ``counts`` and the offending key or value.
+    """
+    if not isinstance(counts, Mapping):
+        raise ValueError(f"counts must be a mapping of {list(COUNT_KEYS)} to integers, got {counts!r}")
+    unknown = sorted(set(counts) - set(COUNT_KEYS))
+    if unknown:
+        raise ValueError(f"counts has unknown metrics {unknown}; known: {list(COUNT_KEYS)}")
+    for key, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"counts[{key!r}] must be an integer >= 0, got {value!r}")
+    return dict(counts)

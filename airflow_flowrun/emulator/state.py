@@ -1,14 +1,14 @@
-"""The emulator's in-memory world: flows, runs, tokens, settings, faults and the request log.
+"""The emulator's in-memory world: flows, runs, schedules, tokens, settings, faults and the request log.
 
 One lock guards everything: uvicorn serves from a background thread while tests read and
 configure the state from theirs. Runs are indexed by id and by flow id, so ``id==`` and
-``flowId==`` listings cost what they return, not the number of runs held.
+``flowId==`` listings cost what they return, not the number of runs held. Scheduled runs are
+made when the state is read (:meth:`EmulatorState._now`), never by a background thread.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -17,71 +17,52 @@ from typing import Any
 from airflow_flowrun.emulator import connections
 from airflow_flowrun.emulator.connections import source_connection_view, target_connection_view
 from airflow_flowrun.emulator.errors import flow_error
-from airflow_flowrun.emulator.faults import FaultInjector, FaultRule
+from airflow_flowrun.emulator.external_runs import ExternalRun, Schedule
 from airflow_flowrun.emulator.flows import FlowRecord, flow_view
 from airflow_flowrun.emulator.listing import ListQuery
 from airflow_flowrun.emulator.params import check_flow_accepts_runs, parse_run_request, require_flow_id
-from airflow_flowrun.emulator.requestlog import RecordedRequest, RequestLog
 from airflow_flowrun.emulator.run_store import RunStore
-from airflow_flowrun.emulator.run_view import SUMMARY_FIELDS, run_summary, run_view
+from airflow_flowrun.emulator.run_view import SUMMARY_FIELDS, run_summary, run_view, shown
 from airflow_flowrun.emulator.runs import FAILED, Run, new_batch_id, to_ms
-from airflow_flowrun.emulator.seeds import OUTCOMES, SEEDED_FLOWS, FlowDefinition
-from airflow_flowrun.emulator.settings import RUNTIME_SETTINGS, EmulatorSettings
+from airflow_flowrun.emulator.seeds import (
+    KNOWN_SANDBOXES,
+    OUTCOMES,
+    SANDBOX,
+    SCHEDULER_CLIENT_ID,
+    SEEDED_FLOWS,
+    FlowDefinition,
+)
+from airflow_flowrun.emulator.service_state import ServiceState
+from airflow_flowrun.emulator.settings import EmulatorSettings
 from airflow_flowrun.emulator.source import run_counts, source_totals
-from airflow_flowrun.emulator.tokens import TokenStore
-from airflow_flowrun.emulator.windows import window_report
+from airflow_flowrun.emulator.windows import RunWindow, check_range, window_coverage, window_report
 
 _RETRIGGER_OPS = frozenset({"re-trigger", "retrigger"})
 
 
-class EmulatorState:
+class EmulatorState(ServiceState):
     """Everything the emulator knows; every public method is thread-safe.
 
     :param settings: the settings :meth:`reset` returns to.
     """
 
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
-        self._lock = threading.RLock()
-        self.initial_settings = settings or EmulatorSettings()
-        self.tokens = TokenStore()
+        super().__init__(settings)
         self.reset()
 
     def reset(self) -> None:
-        """Back to the seeded state: seeded flows only, no runs, faults or requests, constructor settings.
+        """Back to the seeded state: seeded flows only, no runs, schedules, faults or requests, constructor settings.
 
         Issued tokens stay valid (a client's cached token survives, as it would a real IMS
         token); :meth:`revoke_tokens` invalidates them.
         """
         with self._lock:
-            self._settings = self.initial_settings
+            self.reset_service()
             self._flows: dict[str, FlowRecord] = {}
             self._runs = RunStore()
-            self.log = RequestLog(self._settings.request_log_size)
-            self.faults = FaultInjector(self._settings.seed)
+            self._schedules: dict[str, Schedule] = {}
             for definition in SEEDED_FLOWS:
                 self.add_flow(definition)
-
-    # -- settings ---------------------------------------------------------------------------------
-    @property
-    def settings(self) -> EmulatorSettings:
-        """The current settings."""
-        return self._settings
-
-    def update_settings(self, changes: Mapping[str, Any]) -> EmulatorSettings:
-        """Change runtime settings (see :data:`~.settings.RUNTIME_SETTINGS`)."""
-        with self._lock:
-            self._settings = self._settings.updated(changes, RUNTIME_SETTINGS)
-            return self._settings
-
-    # -- tokens -----------------------------------------------------------------------------------
-    def issue_token(self) -> tuple[str, float]:
-        """A new opaque access token and its lifetime in seconds."""
-        settings = self._settings
-        return self.tokens.issue(settings.token_lifetime, settings.token_prefix), settings.token_lifetime
-
-    def revoke_tokens(self) -> None:
-        """Invalidate every issued token (the next Flow Service call with one answers 401013)."""
-        self.tokens.clear()
 
     # -- flows ------------------------------------------------------------------------------------
     def add_flow(self, definition: FlowDefinition) -> FlowRecord:
@@ -92,16 +73,65 @@ class EmulatorState:
             return record
 
     def all_flow_settings(self) -> list[dict[str, Any]]:
-        """Emulator-side settings of every flow."""
+        """Emulator-side settings of every flow, its schedule (or None) included."""
         with self._lock:
-            return [record.settings() for record in self._flows.values()]
+            return [self._flow_settings(flow_id) for flow_id in self._flows]
+
+    def _flow_settings(self, flow_id: str) -> dict[str, Any]:
+        schedule = self._schedules.get(flow_id)
+        return {**self._flows[flow_id].settings(), "schedule": schedule.to_dict(flow_id) if schedule else None}
 
     def configure_flow(self, flow_id: str, **changes: Any) -> dict[str, Any]:
-        """Change a flow's ``duration``, ``outcome`` or ``fail_first``; returns its settings."""
+        """Change a flow's ``duration``, ``outcome``, ``fail_first`` or ``counts``; returns its settings."""
         with self._lock:
-            record = self._flow(flow_id)
-            record.configure(**changes)
-            return record.settings()
+            self._flow(flow_id).configure(**changes)
+            return self._flow_settings(flow_id)
+
+    def schedule_flow(
+        self, flow_id: str, *, every: int, start: int | None = None, delay: float = 0.0
+    ) -> dict[str, Any]:
+        """Make a recurring flow start its own runs (see :mod:`.external_runs`); replaces its schedule.
+
+        :raises KeyError: unknown flow.
+        :raises ValueError: a ``once`` flow (on-demand only), or an argument out of range.
+        """
+        with self._lock:
+            now = self._now()
+            definition = self._flow(flow_id).definition
+            if definition.frequency == "once":
+                raise ValueError(
+                    f"flow {flow_id} has frequency 'once' (on-demand runs only): schedule a flow whose "
+                    "frequency is minute, hour, day or week (add_flow(frequency=...))"
+                )
+            schedule = Schedule.checked(every=every, start=start, delay=delay, now=now)
+            self._schedules[flow_id] = schedule
+            self._now()
+            return schedule.to_dict(flow_id)
+
+    def unschedule_flow(self, flow_id: str) -> None:
+        """Stop a flow's schedule (its runs stay); nothing happens when it has none.
+
+        :raises KeyError: unknown flow.
+        """
+        with self._lock:
+            self._flow(flow_id)
+            self._now()
+            self._schedules.pop(flow_id, None)
+
+    def _now(self) -> float:
+        """The clock, once every scheduled run due by now exists. Call it with the lock held."""
+        now = time.time()
+        for flow_id, schedule in self._schedules.items():
+            for window_start, window_end, created_at in schedule.due(now):
+                record = self._flows[flow_id]
+                params = {"startTime": int(created_at), "windowStartTime": window_start, "windowEndTime": window_end}
+                self._runs.add(
+                    record.new_run(
+                        self._runs.next_seq(), params=params, created_at=created_at, outcome=record.next_outcome(),
+                        duration=self._duration(record), sandbox=SANDBOX, created_by=SCHEDULER_CLIENT_ID,
+                    )
+                )  # fmt: skip
+        return now
 
     def _flow(self, flow_id: str) -> FlowRecord:
         record = self._flows.get(flow_id)
@@ -109,23 +139,23 @@ class EmulatorState:
             raise KeyError(f"unknown flow {flow_id!r}")
         return record
 
+    def _flow_view(self, flow_id: str, now: float) -> dict[str, Any]:
+        schedule = self._schedules.get(flow_id)
+        last_run = self._runs.last_visible(flow_id, now)
+        return flow_view(self._flows[flow_id], last_run, now, schedule.start if schedule else None)
+
     def flow_views(self) -> dict[str, dict[str, Any]]:
         """Every flow as the API shows it, by id."""
         with self._lock:
-            now = time.time()
-            return {
-                flow_id: flow_view(record, self._runs.last_visible(flow_id, now), now)
-                for flow_id, record in self._flows.items()
-            }
+            now = self._now()
+            return {flow_id: self._flow_view(flow_id, now) for flow_id in self._flows}
 
     def get_flow(self, flow_id: str) -> dict[str, Any]:
         """``GET /flows/{id}``'s flow, or ``FLOW-1101-404``."""
         with self._lock:
-            record = self._flows.get(flow_id)
-            if record is None:
+            if flow_id not in self._flows:
                 raise flow_error("1101", 404, f"Flow {flow_id} not found.")
-            now = time.time()
-            return flow_view(record, self._runs.last_visible(flow_id, now), now)
+            return self._flow_view(flow_id, self._now())
 
     def get_flow_connection(self, kind: str, connection_id: str) -> dict[str, Any]:
         """``GET /sourceConnections/{id}`` or ``GET /targetConnections/{id}`` (``kind``: source, target)."""
@@ -139,11 +169,8 @@ class EmulatorState:
     def list_flows(self, query: ListQuery) -> dict[str, Any]:
         """One page of ``GET /flows``."""
         with self._lock:
-            now = time.time()
-            entries = [
-                (record.seq, flow_view(record, self._runs.last_visible(flow_id, now), now))
-                for flow_id, record in self._flows.items()
-            ]
+            now = self._now()
+            entries = [(record.seq, self._flow_view(flow_id, now)) for flow_id, record in self._flows.items()]
         return query.page(entries, "flows")
 
     # -- runs -------------------------------------------------------------------------------------
@@ -160,7 +187,7 @@ class EmulatorState:
                 raise flow_error("1430", 400, f"Invalid run parameter 'flowId': flow {flow_id} not found.")
             definition = record.definition
             check_flow_accepts_runs(definition)
-            now = time.time()
+            now = self._now()
             request = parse_run_request(definition, record.delta_column, body, now)
             if request.delta_column is not None and record.delta_column is None:
                 record.store_delta_column(request.delta_column, now)
@@ -171,22 +198,57 @@ class EmulatorState:
             }
             if "deltaColumn" in request.sent_params:
                 params["deltaColumn"] = request.sent_params["deltaColumn"]
-            run = Run(
-                run_id=str(uuid.uuid4()),
-                flow_id=flow_id,
-                seq=self._runs.next_seq(),
-                kind=definition.kind,
-                flow_spec_id=definition.flow_spec_id,
-                sandbox=sandbox,
-                created_at=now,
-                window_start=request.window_start,
-                window_end=request.window_end,
+            run = record.new_run(
+                self._runs.next_seq(),
                 params=params,
-                totals=source_totals(flow_id, definition.kind, request.window_start, request.window_end),
+                created_at=now,
                 started_at=max(now, float(request.start_time)),
-                duration=self._duration(record),
                 outcome=record.next_outcome(),
+                duration=self._duration(record),
+                sandbox=sandbox,
                 visible_at=now + self._settings.visibility_delay,
+            )
+            self._runs.add(run)
+            return run_view(run, now)
+
+    def add_run(
+        self,
+        flow_id: str,
+        *,
+        window_start: int,
+        window_end: int,
+        created_at: float | None = None,
+        outcome: str | None = None,
+        duration: float | None = None,
+        counts: Mapping[str, int] | None = None,
+        sandbox: str | None = None,
+        created_by: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a run Flow Service made itself (the AEP UI, another tool); returns it as the API shows it.
+
+        See :meth:`.control.EmulatorControl.add_run` for the parameters.
+
+        :raises KeyError: unknown flow.
+        :raises ValueError: naming the parameter and the value.
+        """
+        with self._lock:
+            now = self._now()
+            record = self._flow(flow_id)
+            added = ExternalRun.checked(
+                window_start=window_start, window_end=window_end, created_at=created_at, outcome=outcome,
+                duration=duration, counts=counts, sandbox=sandbox, created_by=created_by,
+                sandboxes=KNOWN_SANDBOXES, default_sandbox=SANDBOX, now=now,
+            )  # fmt: skip
+            window = {"windowStartTime": added.window_start, "windowEndTime": added.window_end}
+            run = record.new_run(
+                self._runs.next_seq(),
+                params={"startTime": int(added.created_at), **window},
+                created_at=added.created_at,
+                outcome=record.next_outcome() if added.outcome is None else added.outcome,
+                duration=self._duration(record) if added.duration is None else added.duration,
+                sandbox=added.sandbox,
+                created_by=added.created_by,
+                counts=added.counts,
             )
             self._runs.add(run)
             return run_view(run, now)
@@ -204,7 +266,7 @@ class EmulatorState:
     def get_run(self, run_id: str) -> dict[str, Any]:
         """``GET /runs/{id}``'s run, or ``FLOW-1101-404`` (also while not visible yet)."""
         with self._lock:
-            now = time.time()
+            now = self._now()
             return run_view(self._visible_run(run_id, now), now)
 
     def list_runs(self, query: ListQuery) -> dict[str, Any]:
@@ -215,7 +277,7 @@ class EmulatorState:
         in full, so listing a flow with thousands of runs stays cheap.
         """
         with self._lock:
-            now = time.time()
+            now = self._now()
             runs = {run.seq: run for run in self._runs.candidates(query) if run.visible_at <= now}
             if query.reads_only(SUMMARY_FIELDS, ("params.",)):
                 entries = [(seq, run_summary(run, now)) for seq, run in runs.items()]
@@ -227,7 +289,7 @@ class EmulatorState:
         if op is None or op.replace("_", "-").lower() not in _RETRIGGER_OPS:
             raise flow_error("1384", 400, f"Invalid action op {op!r}: supported: re-trigger (RE_TRIGGER).")
         with self._lock:
-            now = time.time()
+            now = self._now()
             run = self._visible_run(run_id, now)
             status = run.status(now)
             if status != FAILED:
@@ -247,14 +309,14 @@ class EmulatorState:
     def run_views(self, flow_id: str | None = None) -> list[dict[str, Any]]:
         """Every run (of one flow), oldest first, visible or not yet."""
         with self._lock:
-            now = time.time()
+            now = self._now()
             return [run_view(run, now) for run in self._runs.of_flow(flow_id)]
 
     def window_report(self, flow_id: str) -> dict[str, Any]:
         """Windows ingested by the flow's successful runs (partial included), gaps and overlaps."""
         with self._lock:
             self._flow(flow_id)
-            now = time.time()
+            now = self._now()
             windows = [
                 (run.window_start, run.window_end)
                 for run in self._runs.of_flow(flow_id)
@@ -262,52 +324,44 @@ class EmulatorState:
             ]
         return window_report(windows)
 
+    def window_coverage(self, flow_id: str, start: int, end: int) -> dict[str, Any]:
+        """How the flow's runs, as the API shows them now, cover ``[start, end)``.
+
+        See :func:`.windows.window_coverage`; runs not visible yet do not count.
+
+        :raises KeyError: unknown flow.
+        :raises ValueError: ``start`` or ``end`` not integers, or ``end <= start``.
+        """
+        start, end = check_range(start, end)
+        with self._lock:
+            self._flow(flow_id)
+            now = self._now()
+            runs = [
+                RunWindow(
+                    run.run_id, to_ms(run.created_at), run.window_start, run.window_end, shown(run, now).status(now)
+                )
+                for run in self._runs.of_flow(flow_id)
+                if run.visible_at <= now
+            ]
+        return window_coverage(runs, start, end)
+
     def expected_counts(
         self, flow_id: str, window_start: int, window_end: int, outcome: str | None = None
     ) -> dict[str, int]:
-        """Run metrics a run of the window reports once finished (default: the flow's outcome)."""
+        """Run metrics a run of the window reports once finished (default: the flow's outcome),
+        the flow's ``counts`` overrides applied."""
         if outcome is not None and outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
         with self._lock:
-            definition = self._flow(flow_id).definition
+            record = self._flow(flow_id)
+            definition, overrides = record.definition, dict(record.counts)
         totals = source_totals(flow_id, definition.kind, window_start, window_end)
-        return run_counts(definition.kind, totals, outcome or definition.outcome)
-
-    # -- requests and faults ----------------------------------------------------------------------
-    def arrive(self, method: str, path: str) -> FaultRule | None:
-        """Count an arriving request and choose the fault it gets, if any."""
-        with self._lock:
-            self.log.count(method, path)
-            return self.faults.choose(method, path) if self.faults.rules else None
-
-    def record(self, request: RecordedRequest) -> None:
-        """Log an answered (or dropped) request."""
-        with self._lock:
-            self.log.append(request)
-
-    def requests(self) -> list[RecordedRequest]:
-        """The logged requests, oldest first."""
-        with self._lock:
-            return list(self.log.entries)
-
-    def add_fault(self, spec: Mapping[str, Any]) -> FaultRule:
-        """Add a fault rule (see :mod:`.faults`)."""
-        with self._lock:
-            return self.faults.add(spec)
-
-    def fault_rules(self) -> list[dict[str, Any]]:
-        """The active fault rules with their counters."""
-        with self._lock:
-            return [rule.to_dict() for rule in self.faults.rules]
-
-    def clear_faults(self) -> None:
-        """Remove every fault rule."""
-        with self._lock:
-            self.faults.clear()
+        return {**run_counts(definition.kind, totals, outcome or definition.outcome), **overrides}
 
     def stats(self) -> dict[str, Any]:
         """Request counters, injected faults per kind and the number of runs."""
         with self._lock:
+            self._now()
             return {
                 "token_requests": self.log.token_requests,
                 "total_requests": self.log.total,

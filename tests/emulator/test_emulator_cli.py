@@ -15,7 +15,8 @@ import pytest
 import requests
 from adobe_tutorial import TUTORIAL_TABLE_BODY
 
-from airflow_flowrun.emulator import FILE_FLOW_ID, TUTORIAL_FLOW_ID
+from airflow_flowrun.emulator import FILE_FLOW_ID, RECURRING_FLOW_ID, TUTORIAL_FLOW_ID
+from airflow_flowrun.emulator.seeds import SCHEDULER_CLIENT_ID
 
 
 class CliEmulator:
@@ -155,3 +156,37 @@ def test_cli_rejects_unknown_config_keys(tmp_path):
 
     assert finished.returncode == 2
     assert "colour" in finished.stderr
+
+
+def test_cli_schedule_flag_makes_a_recurring_flow_start_its_own_runs(start_cli):
+    cli = start_cli("--schedule", f"{RECURRING_FLOW_ID}=1")
+
+    deadline = time.monotonic() + 10
+    while True:
+        runs = requests.get(f"{cli.url}/_emulator/runs", params={"flow_id": RECURRING_FLOW_ID}, timeout=10).json()
+        if runs["items"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert runs["items"][0]["createdClient"] == SCHEDULER_CLIENT_ID
+    (settings,) = [
+        flow
+        for flow in requests.get(f"{cli.url}/_emulator/flows", timeout=10).json()["items"]
+        if flow["flow_id"] == RECURRING_FLOW_ID
+    ]
+    assert settings["schedule"]["every"] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [(f"{RECURRING_FLOW_ID}=soon", "FLOW_ID=SECONDS"), (f"{FILE_FLOW_ID}=5", "frequency 'once'")],
+)
+def test_cli_rejects_bad_schedules(value, words):
+    finished = subprocess.run(
+        [sys.executable, "-m", "airflow_flowrun.emulator", "--port", "0", "--schedule", value],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert finished.returncode == 2
+    assert words in finished.stderr
