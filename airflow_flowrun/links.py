@@ -57,8 +57,12 @@ class AdobeFlowActivityLink(_PublishedLink):
 FLOW_RUN_LINKS = (AdobeFlowRunLink(), AdobeFlowActivityLink())
 
 
-def publish_links(operator: BaseOperator, ti: Any, *, ui_org: str, sandbox_name: str, flow_id: str, run_id: str) -> str:
+def publish_links(
+    operator: BaseOperator, ti: Any, *, ui_org: str, sandbox_name: str, flow_id: str, run_id: str | None
+) -> str:
     """Store both links' values now, under the XCom keys the UI reads; returns the run's URL.
+
+    Without a run yet (a sensor waiting for a flow's window), both links show the flow's runs.
 
     Values already pushed in this try are not pushed again (a sensor in poke mode calls this on
     every poke); a new try pushes them again, as Airflow cleared the try's XComs.

@@ -1,4 +1,5 @@
-"""A sensor that waits for a flow run created elsewhere (another task, another DAG, the AEP UI)."""
+"""A sensor that waits for a flow run created elsewhere (another task, another DAG, the AEP UI), or for
+the runs AEP starts itself to have ingested a flow's data window."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator, BaseSensorOperator
+from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
 
 from airflow_flowrun._compat import (
     AirflowFailException,
@@ -20,15 +21,25 @@ from airflow_flowrun._compat import (
 )
 from airflow_flowrun.assets import publish_run_assets
 from airflow_flowrun.connection import DEFAULT_CONN_ID
-from airflow_flowrun.exceptions import FlowRunTimeoutError, FlowServiceError
+from airflow_flowrun.exceptions import FlowRunTimeoutError, FlowServiceError, InvalidParameterError
 from airflow_flowrun.links import FLOW_RUN_LINKS, publish_links
 from airflow_flowrun.outcome import is_not_visible_yet, judge, validate_trigger_event
 from airflow_flowrun.status import RunStatus
 from airflow_flowrun.summary import build_summary
+from airflow_flowrun.task_window import check_window_pair, task_window
 from airflow_flowrun.validation import validate_uuid
+from airflow_flowrun.window_wait import (
+    FLOW_RUNS_XCOM_KEY,
+    judge_window,
+    summarize_all,
+    validate_window_event,
+    window_failure,
+    window_summary,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
     from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
 
@@ -36,7 +47,15 @@ SUMMARY_XCOM_KEY = "flow_run"
 
 
 class AdobeFlowRunSensor(BaseSensorOperator):
-    """Wait until a flow run ends: done on ``success``, :class:`FlowRunFailedError` on ``failed``.
+    """Wait until a flow run ends, or until a flow's runs have ingested a data window.
+
+    With ``run_id``: done on ``success``, :class:`FlowRunFailedError` on ``failed``. With ``flow_id``
+    (for flows AEP runs on its own schedule, which refuse on-demand runs): done when the windows of
+    the flow's succeeded runs together cover ``[window_start, window_end)`` with no gap (default: the
+    DAG run's data interval; AEP may run hourly while the DAG runs daily), and
+    :class:`FlowRunFailedError` when a failed run left part of it uncovered that no run in progress
+    can still fill (see :mod:`airflow_flowrun.window_wait`); it then returns the covering runs' ids
+    and pushes their summaries as XCom ``flow_runs``, judging each as ``fail_on_row_errors`` says.
 
     Poke, reschedule and deferrable modes end the same situation the same way: the same verdict on
     the run, :class:`AirflowSensorTimeout` (no retries) when ``timeout`` passes, and ``soft_fail``,
@@ -47,28 +66,46 @@ class AdobeFlowRunSensor(BaseSensorOperator):
     carries the run's essentials (see :mod:`airflow_flowrun.assets`).
 
     :param run_id: the flow run id (templated), e.g. ``"{{ ti.xcom_pull(task_ids='ingest') }}"``
+    :param flow_id: instead of ``run_id``: the dataflow whose window to wait for (templated)
+    :param window_start: with ``flow_id``: start of the window (templated; aware datetime, epoch
+        seconds or ISO-8601). Default: the DAG run's ``data_interval_start``.
+    :param window_end: with ``flow_id``: end of the window, exclusive. Default: ``data_interval_end``.
     :param aep_conn_id: the ``aep`` connection (templated)
     :param fail_on_row_errors: fail when a ``success`` run reports failed records or errors
     :param deferrable: wait in the triggerer instead of a worker slot
     """
 
-    template_fields: Sequence[str] = ("run_id", "aep_conn_id")
+    template_fields: Sequence[str] = ("run_id", "flow_id", "window_start", "window_end", "aep_conn_id")
     operator_extra_links = FLOW_RUN_LINKS
     ui_color = "#fa0f00"
 
     def __init__(
         self,
         *,
-        run_id: str,
+        run_id: str | None = None,
+        flow_id: str | None = None,
+        window_start: Any = None,
+        window_end: Any = None,
         aep_conn_id: str = DEFAULT_CONN_ID,
         fail_on_row_errors: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(run_id, str) and "{{" not in run_id:
-            validate_uuid("run_id", run_id)
+        if (run_id is None) == (flow_id is None):
+            raise InvalidParameterError(
+                "run_id/flow_id", None, "give run_id (wait for one run) or flow_id (wait for a window), not both"
+            )
+        if run_id is not None and (window_start is not None or window_end is not None):
+            raise InvalidParameterError("window_start/window_end", None, "a window goes with flow_id, not run_id")
+        check_window_pair(window_start, window_end)
+        for param, value in (("run_id", run_id), ("flow_id", flow_id)):
+            if isinstance(value, str) and "{{" not in value:
+                validate_uuid(param, value)
         self.run_id = run_id
+        self.flow_id = flow_id
+        self.window_start = window_start
+        self.window_end = window_end
         self.aep_conn_id = aep_conn_id
         self.fail_on_row_errors = fail_on_row_errors
         self.deferrable = deferrable
@@ -81,20 +118,27 @@ class AdobeFlowRunSensor(BaseSensorOperator):
         return AdobeFlowServiceHook(aep_conn_id=self.aep_conn_id)
 
     def execute(self, context: Context) -> Any:
-        validate_uuid("run_id", self.run_id)
+        if self.flow_id is None:
+            validate_uuid("run_id", self.run_id)
+        else:
+            validate_uuid("flow_id", self.flow_id)
+            task_window(context, self.window_start, self.window_end)
         if not self.deferrable:
             return super().execute(context)
         started = time.time()
         try:
-            if self.poke(context):
-                return None
+            done = self.poke(context)
+            if done:
+                return done.xcom_value if isinstance(done, PokeReturnValue) else None
         except Exception as err:
             self._on_poke_error(err)
-        self._defer(end_time=started + self.timeout, waiting_since=started)
+        self._defer(context, end_time=started + self.timeout, waiting_since=started)
         return None
 
-    def poke(self, context: Context) -> bool:
-        run_id = validate_uuid("run_id", self.run_id)
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        if self.flow_id is not None:
+            return self._poke_window(context)
+        run_id = validate_uuid("run_id", str(self.run_id))
         try:
             run = self.hook.get_run(run_id)
         except FlowServiceError as err:
@@ -111,24 +155,44 @@ class AdobeFlowRunSensor(BaseSensorOperator):
         self._finish(context, summary)
         return True
 
+    def _poke_window(self, context: Context) -> bool | PokeReturnValue:
+        """One reading of the flow's runs, judged for the window (see :func:`~.window_wait.judge_window`)."""
+        flow_id = validate_uuid("flow_id", str(self.flow_id))
+        start, end = task_window(context, self.window_start, self.window_end)
+        self._publish_links(context, {"flow_id": flow_id, "run_id": None})
+        verdict = judge_window(list(self.hook.list_runs(flow_id)), flow_id, start, end)
+        if verdict.state == "waiting":
+            self.log.info("%s", verdict.message)
+            return False
+        settings = self.hook.settings
+        summaries = summarize_all(verdict.runs, ui_org=settings.ui_org, sandbox_name=settings.sandbox_name)
+        if verdict.state == "failed":
+            raise window_failure(summaries[0], verdict.message)
+        return PokeReturnValue(is_done=True, xcom_value=self._finish_window(context, summaries))
+
     def execute_complete(
         self,
         context: Context,
         event: dict[str, Any] | None = None,
         end_time: float | None = None,
         waiting_since: float | None = None,
-    ) -> None:
+    ) -> list[str] | None:
         """Resume after the trigger: the same verdict, and the same fail modes, as a poke."""
         try:
-            summary = validate_trigger_event(event, validate_uuid("run_id", self.run_id))
+            if self.flow_id is not None:
+                summaries = validate_window_event(event, validate_uuid("flow_id", self.flow_id))
+            else:
+                summary = validate_trigger_event(event, validate_uuid("run_id", str(self.run_id)))
         except FlowRunTimeoutError as err:
             self._time_out(str(err))
         except Exception as err:
             self._on_poke_error(err)
         else:
             try:
+                if self.flow_id is not None:
+                    return self._finish_window(context, summaries)
                 self._finish(context, summary)
-                return
+                return None
             except Exception as err:
                 self._on_poke_error(err)
         # silent_fail: keep waiting, as a poke that failed silently does, one poke interval from now
@@ -138,8 +202,9 @@ class AdobeFlowRunSensor(BaseSensorOperator):
             waiting_since = waiting_since if waiting_since is not None else event.get("created_at")
         now = time.time()
         if end_time is None or now >= end_time:
-            self._time_out(f"Sensor has timed out waiting for flow run {self.run_id}.")
-        self._defer(end_time=end_time, waiting_since=waiting_since or now, not_before=now + self.poke_interval)
+            self._time_out(f"Sensor has timed out waiting for {self._waited_for()}.")
+        self._defer(context, end_time=end_time, waiting_since=waiting_since or now, not_before=now + self.poke_interval)
+        return None
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Resume with the fail modes applied by :meth:`execute_complete` only, as they are to pokes.
@@ -158,18 +223,28 @@ class AdobeFlowRunSensor(BaseSensorOperator):
                 raise AirflowSkipException(f"Skipping: {err}") from err
             raise
 
-    def _defer(self, *, end_time: float, waiting_since: float, not_before: float | None = None) -> None:
-        from airflow_flowrun.triggers.flow_run import AdobeFlowRunTrigger
+    def _defer(
+        self, context: Context, *, end_time: float, waiting_since: float, not_before: float | None = None
+    ) -> None:
+        trigger: BaseTrigger
+        if self.flow_id is not None:
+            from airflow_flowrun.triggers.flow_window import AdobeFlowWindowTrigger
 
-        self.defer(
-            trigger=AdobeFlowRunTrigger(
-                run_id=validate_uuid("run_id", self.run_id),
-                aep_conn_id=self.aep_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=end_time,
-                created_at=waiting_since,
+            start, end = task_window(context, self.window_start, self.window_end)
+            trigger = AdobeFlowWindowTrigger(
+                flow_id=validate_uuid("flow_id", self.flow_id), window_start=start, window_end=end,
+                aep_conn_id=self.aep_conn_id, poll_interval=self.poke_interval, end_time=end_time,
                 not_before=not_before,
-            ),
+            )  # fmt: skip
+        else:
+            from airflow_flowrun.triggers.flow_run import AdobeFlowRunTrigger
+
+            trigger = AdobeFlowRunTrigger(
+                run_id=validate_uuid("run_id", str(self.run_id)), aep_conn_id=self.aep_conn_id,
+                poll_interval=self.poke_interval, end_time=end_time, created_at=waiting_since, not_before=not_before,
+            )  # fmt: skip
+        self.defer(
+            trigger=trigger,
             method_name="execute_complete",
             kwargs={"end_time": end_time, "waiting_since": waiting_since},
             timeout=timedelta(seconds=max(end_time - time.time(), 0) + 10 * self.poke_interval + 60),
@@ -203,6 +278,22 @@ class AdobeFlowRunSensor(BaseSensorOperator):
         context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         judge(summary, fail_on_row_errors=self.fail_on_row_errors, log=self.log)
         publish_run_assets(self, context, self.hook, summary)
+
+    def _finish_window(self, context: Context, summaries: list[dict[str, Any]]) -> list[str]:
+        """Push the covering runs' summaries, judge each, emit asset events; their ids are the result."""
+        flow_id = validate_uuid("flow_id", str(self.flow_id))
+        start, end = task_window(context, self.window_start, self.window_end)
+        self._publish_links(context, {"flow_id": flow_id, "run_id": summaries[-1]["run_id"] if summaries else None})
+        context["ti"].xcom_push(key=FLOW_RUNS_XCOM_KEY, value=summaries)
+        for summary in summaries:
+            judge(summary, fail_on_row_errors=self.fail_on_row_errors, log=self.log)
+        publish_run_assets(self, context, self.hook, window_summary(flow_id, start, end, summaries))
+        return [summary["run_id"] for summary in summaries]
+
+    def _waited_for(self) -> str:
+        if self.flow_id is not None:
+            return f"the window of flow {self.flow_id}"
+        return f"flow run {self.run_id}"
 
     def _publish_links(self, context: Context, summary: dict[str, Any]) -> None:
         settings = self.hook.settings

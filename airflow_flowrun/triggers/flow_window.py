@@ -1,0 +1,157 @@
+"""The trigger that waits in the triggerer until a flow's runs have ingested a data window."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowException
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_flowrun.connection import DEFAULT_CONN_ID
+from airflow_flowrun.exceptions import FlowServiceError, error_to_event
+from airflow_flowrun.triggers.flow_run import _import_poller, _seconds, _without_secret
+from airflow_flowrun.validation import resolve_window, validate_uuid
+from airflow_flowrun.window_wait import judge_window, summarize_all, window_failure
+
+if TYPE_CHECKING:
+    from airflow_flowrun.connection import AepConnectionSettings
+    from airflow_flowrun.triggers._grid import Subscription
+
+
+class AdobeFlowWindowTrigger(BaseTrigger):
+    """Wait until the runs of a flow cover ``[window_start, window_end)``; yield one event saying how it ended.
+
+    The verdict is :func:`~airflow_flowrun.window_wait.judge_window`'s, the one a sensor's poke
+    gives. Every such trigger of one connection in a triggerer process shares one token and one
+    :class:`~airflow_flowrun.triggers._poller.FlowPoller`: one listing of a flow's runs per poll
+    cycle however many tasks wait on that flow. The event payload is
+    ``{"status": "success" | "failed" | "timeout" | "error", "flow_id", "window", "message", "reason",
+    "flow_runs", "fatal", "end_time", "created_at"}``: ``flow_runs`` holds the summaries of the runs
+    that covered the window (``success``) or of the failed run (``failed``), ``reason`` what the
+    failed run left uncovered; an ``error`` event also carries ``error`` (see
+    :class:`~airflow_flowrun.triggers.flow_run.AdobeFlowRunTrigger`).
+
+    The window may still be a template when the trigger is built (a sensor started from the
+    triggerer, whose kwargs Airflow renders in the triggerer): it is read when the wait starts, and a
+    window that cannot be read ends the wait with a fatal ``error`` event naming it.
+
+    :param flow_id: the dataflow whose runs to watch
+    :param window_start: start of the window: epoch seconds, an ISO-8601 string with offset, or a datetime
+    :param window_end: end of the window, exclusive
+    :param aep_conn_id: the ``aep`` connection
+    :param poll_interval: seconds between two listings of the flow's runs
+    :param end_time: epoch seconds after which the wait ends with a ``timeout`` event; None waits forever
+    :param not_before: epoch seconds before which the flow is not read (a sensor waiting on after a
+        silent failure reads again one poke interval later)
+    """
+
+    def __init__(
+        self,
+        flow_id: str,
+        window_start: Any,
+        window_end: Any,
+        aep_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 30.0,
+        end_time: float | None = None,
+        not_before: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.flow_id = flow_id
+        self.window_start = window_start
+        self.window_end = window_end
+        self.aep_conn_id = aep_conn_id
+        self.poll_interval = _seconds("poll_interval", poll_interval, positive=True)
+        self.end_time = None if end_time is None else _seconds("end_time", end_time)
+        self.not_before = None if not_before is None else _seconds("not_before", not_before)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "flow_id": self.flow_id,
+                "window_start": self.window_start,
+                "window_end": self.window_end,
+                "aep_conn_id": self.aep_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "not_before": self.not_before,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield TriggerEvent(await self.wait_for_outcome())
+
+    async def wait_for_outcome(self) -> dict[str, Any]:
+        """The event payload, once the window is covered or lost, the deadline passed or an error stopped the wait."""
+        try:
+            flow_id = validate_uuid("flow_id", self.flow_id)
+            window = list(resolve_window(self.window_start, self.window_end))
+        except AirflowException as err:
+            return self._error_event(err, str(err), [])
+        poller = await _import_poller()
+        if self.not_before is not None:
+            until = self.not_before if self.end_time is None else min(self.not_before, self.end_time)
+            await asyncio.sleep(max(0.0, until - time.time()))
+        try:
+            settings = await poller.shared_settings(self.aep_conn_id)
+        except AirflowException as err:
+            return self._error_event(err, f"Cannot read connection {self.aep_conn_id!r}: {err}", window)
+        subscription = poller.flow_poller_for(settings).subscribe(flow_id, self.poll_interval)
+        try:
+            return await self._watch(subscription, settings, flow_id, window)
+        finally:
+            subscription.close()
+
+    async def _watch(
+        self, subscription: Subscription, settings: AepConnectionSettings, flow_id: str, window: list[int]
+    ) -> dict[str, Any]:
+        last_message = f"No run of flow {flow_id} has been read yet."
+        while True:
+            if self.end_time is not None and time.time() >= self.end_time:
+                message = f"Waiting for window {window} of flow {flow_id} timed out. {last_message}"
+                return self._event("timeout", message, window)
+            try:
+                async with asyncio.timeout(None if self.end_time is None else self.end_time - time.time()):
+                    runs = await subscription.next_reading()
+            except TimeoutError:
+                continue  # the deadline check above turns this into the timeout event
+            except FlowServiceError as err:
+                return self._error_event(err, str(err), window, settings)
+            verdict = judge_window(runs, flow_id, *window)
+            if verdict.state == "waiting":
+                if verdict.message != last_message:
+                    self.log.info("%s", verdict.message)
+                    last_message = verdict.message
+                continue
+            summaries = summarize_all(verdict.runs, ui_org=settings.ui_org, sandbox_name=settings.sandbox_name)
+            if verdict.state == "success":
+                return self._event("success", verdict.message, window, summaries)
+            failure = window_failure(summaries[0], verdict.message)
+            return {**self._event("failed", str(failure), window, summaries), "reason": verdict.message}
+
+    def _error_event(
+        self, err: Exception, message: str, window: list[int], settings: AepConnectionSettings | None = None
+    ) -> dict[str, Any]:
+        error = {
+            key: _without_secret(value, settings) if isinstance(value, str) else value
+            for key, value in error_to_event(err).items()
+        }
+        event = self._event("error", _without_secret(message, settings), window, fatal=bool(error["fatal"]))
+        return {**event, "error": error}
+
+    def _event(
+        self,
+        status: str,
+        message: str,
+        window: list[int],
+        summaries: list[dict[str, Any]] | None = None,
+        *,
+        fatal: bool = False,
+    ) -> dict[str, Any]:
+        return {
+            "status": status, "flow_id": self.flow_id, "window": window, "message": message, "reason": None,
+            "flow_runs": summaries or [], "fatal": fatal, "end_time": self.end_time, "created_at": None,
+        }  # fmt: skip
