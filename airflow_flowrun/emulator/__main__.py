@@ -4,7 +4,7 @@ Prints, flushed, the ``export AIRFLOW_CONN_AEP_DEFAULT='...'`` line to use, the 
 and the seeded flow ids. ``--config FILE.json`` takes the constructor settings (``host``,
 ``port``, ``run_duration``, ``token_lifetime``, ``visibility_delay``, ``seed``,
 ``create_run_response_shape``, ``request_log_size``, ``client_id``, ``client_secret``,
-``token_prefix``) plus ``"faults": [rule, ...]``,
+``token_prefix``, ``page_size``, ``sandboxes``) plus ``"faults": [rule, ...]``,
 ``"flows": {flow_id: {"duration", "outcome", "fail_first", "counts"}}`` and
 ``"schedules": {flow_id: {"every", "start", "delay"}}``; command-line flags win over the file.
 ``--schedule FLOW_ID=SECONDS`` (repeatable) makes a recurring flow start a run every SECONDS
@@ -28,8 +28,8 @@ from airflow_flowrun.emulator.seeds import SEEDED_FLOW_IDS
 _SETTING_FLAGS = ("host", "port", "run_duration", "token_lifetime", "visibility_delay", "seed", "client_id")
 #: The config file's keys: the flags' settings, the settings without a flag, and what is not a setting.
 _CONFIG_KEYS = frozenset(_SETTING_FLAGS) | {
-    "create_run_response_shape", "request_log_size", "client_secret", "token_prefix", "faults", "flows",
-    "schedules",
+    "create_run_response_shape", "request_log_size", "client_secret", "token_prefix", "page_size", "sandboxes",
+    "faults", "flows", "schedules",
 }  # fmt: skip
 
 

@@ -41,9 +41,12 @@ class EmulatorApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def _query(request: Request) -> ListQuery:
+def _query(request: Request, page_size: int) -> ListQuery:
+    params = request.query_params
+    if "count" in params and "limit" in params:
+        raise flow_error("1401", 400, "The parameters limit and count cannot be used together.")
     try:
-        return ListQuery.from_params(request.query_params.multi_items())
+        return ListQuery.from_params(params.multi_items(), page_size)
     except ValueError as error:
         raise flow_error("1384", 400, str(error)) from error
 
@@ -94,7 +97,7 @@ def _flow_service_router(state: EmulatorState) -> APIRouter:
     @router.get("/runs")
     async def list_runs(request: Request) -> Response:
         """List runs: ``property`` filters, ``orderby``, ``limit``, ``continuationToken``."""
-        return json_response(state.list_runs(_query(request)))
+        return json_response(state.list_runs(_query(request, state.settings.page_size)))
 
     @router.get("/runs/{run_id}")
     async def get_run(run_id: str) -> Response:
@@ -109,7 +112,7 @@ def _flow_service_router(state: EmulatorState) -> APIRouter:
     @router.get("/flows")
     async def list_flows(request: Request) -> Response:
         """List dataflows (filtered and paged like runs)."""
-        return json_response(state.list_flows(_query(request)))
+        return json_response(state.list_flows(_query(request, state.settings.page_size)))
 
     @router.get("/flows/{flow_id}")
     async def get_flow(flow_id: str) -> Response:

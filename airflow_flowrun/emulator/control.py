@@ -130,7 +130,8 @@ class EmulatorControl:
         :param duration: seconds in progress; default the flow's duration.
         :param counts: metrics replacing the deterministic ones (see :meth:`configure_flow`);
             default the flow's overrides.
-        :param sandbox: the sandbox it is recorded in; default ``prod``.
+        :param sandbox: the sandbox it is recorded in; default the first of the ``sandboxes``
+            setting (``prod``).
         :param created_by: the client id in ``createdBy``/``createdClient``; default
             :data:`~.seeds.UI_CLIENT_ID` (the AEP UI).
         :return: the run as ``GET /runs/{id}`` shows it now.

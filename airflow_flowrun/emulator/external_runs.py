@@ -77,20 +77,18 @@ class ExternalRun:
         sandbox: Any = None,
         created_by: Any = None,
         sandboxes: tuple[str, ...],
-        default_sandbox: str,
         now: float,
     ) -> ExternalRun:
         """Check every argument of ``add_run``.
 
         :param now: the default ``created_at``.
-        :param sandboxes: the sandboxes the emulator knows.
-        :param default_sandbox: the sandbox when ``sandbox`` is None.
+        :param sandboxes: the sandboxes the emulator knows; the first is the default.
         :raises ValueError: naming the parameter and the value.
         """
         start, end = check_range(window_start, window_end, ("window_start", "window_end"))
         if outcome is not None and outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
-        sandbox = default_sandbox if sandbox is None else sandbox
+        sandbox = sandboxes[0] if sandbox is None else sandbox
         if sandbox not in sandboxes:
             raise ValueError(f"sandbox must be one of the emulator's sandboxes {list(sandboxes)}, got {sandbox!r}")
         created_by = UI_CLIENT_ID if created_by is None else created_by

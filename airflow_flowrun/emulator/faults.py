@@ -10,7 +10,13 @@ A rule has a ``kind``:
   then answer 502 instead of the real answer;
 - ``commit_then_delay``: handle the request normally, then hold the real answer ``delay`` seconds
   (the run exists while the client still waits for its id: a client that dies meanwhile never
-  learns it).
+  learns it);
+- ``reject_tokens``: the gateway answers 401 ``401013`` ("Oauth token is not valid") whatever
+  token the request carries (IMS keeps issuing tokens that are then refused: a revoked
+  integration, a clock skew);
+- ``revoke_tokens``: every issued token is invalidated as the request arrives, so this request
+  and every later one with an old token get 401 ``401013`` until the client fetches a new token
+  (e.g. ``nth=[3]``: the third matching request revokes them).
 
 Matching: ``method`` (any when unset) and ``path``, a regular expression searched in the URL path.
 Without ``path`` a rule matches Flow Service paths only (not the IMS token endpoint; use e.g.
@@ -36,7 +42,9 @@ from typing import Any
 
 from airflow_flowrun.emulator.seeds import FLOW_SERVICE_PREFIX
 
-FAULT_KINDS = ("status", "drop", "latency", "commit_then_502", "commit_then_delay")
+FAULT_KINDS = (
+    "status", "drop", "latency", "commit_then_502", "commit_then_delay", "reject_tokens", "revoke_tokens",
+)  # fmt: skip
 _RULE_KEYS = frozenset(
     {"kind", "method", "path", "nth", "every", "probability", "max_count", "status", "retry_after", "delay"}
 )

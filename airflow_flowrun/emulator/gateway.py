@@ -5,17 +5,22 @@
 3. no ``x-api-key`` → 403 ``403000``; not the (configured) client id → 403 ``403003``;
 4. no ``x-gw-ims-org-id`` → 400 ``400003``; another org than :data:`~.seeds.ORG_ID` →
    ``FLOW-2000-401``;
-5. no ``x-sandbox-name`` → ``FLOW-2105-400``; a sandbox other than ``prod``/``dev`` →
-   ``FLOW-2100-404``.
+5. no ``x-sandbox-name`` → ``FLOW-2105-400``; a sandbox not in the ``sandboxes`` setting
+   (default ``prod``, ``dev``) → ``FLOW-2100-404``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from airflow_flowrun.emulator.errors import flow_error, gateway_error
-from airflow_flowrun.emulator.seeds import KNOWN_SANDBOXES, ORG_ID
+from airflow_flowrun.emulator.errors import ApiError, flow_error, gateway_error
+from airflow_flowrun.emulator.seeds import ORG_ID
 from airflow_flowrun.emulator.state import EmulatorState
+
+
+def invalid_token_error() -> ApiError:
+    """The gateway's 401 ``401013`` for a token it does not accept."""
+    return gateway_error("401013", "Oauth token is not valid")
 
 
 def check_gateway(headers: Mapping[str, str], state: EmulatorState) -> str:
@@ -28,7 +33,7 @@ def check_gateway(headers: Mapping[str, str], state: EmulatorState) -> str:
         raise gateway_error("403010", "Oauth token is missing.")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not state.tokens.valid(token.strip()):
-        raise gateway_error("401013", "Oauth token is not valid")
+        raise invalid_token_error()
     api_key = headers.get("x-api-key", "")
     if not api_key:
         raise gateway_error("403000", "Api Key is required")
@@ -42,6 +47,6 @@ def check_gateway(headers: Mapping[str, str], state: EmulatorState) -> str:
     sandbox = headers.get("x-sandbox-name", "")
     if not sandbox:
         raise flow_error("2105", 400, "Missing required header x-sandbox-name.")
-    if sandbox not in KNOWN_SANDBOXES:
+    if sandbox not in state.settings.sandboxes:
         raise flow_error("2100", 404, f"Sandbox {sandbox} not found.")
     return sandbox

@@ -7,7 +7,10 @@
   both sides are numeric, else strings. A missing (or non-scalar) field never matches.
 - ``orderby``: ``createdAt`` or ``updatedAt``, ``-`` prefix for descending (``+`` allowed);
   default ``-createdAt`` (newest first). Ties break on creation order.
-- ``limit``: default and maximum :data:`MAX_LIMIT` (larger values are clamped).
+- ``limit``: default and maximum the emulator's ``page_size`` setting (Flow Service: 100;
+  larger values are clamped).
+- ``count=true``: the answer is ``{"count": <items matching the filters>}`` instead of a page;
+  ``count`` together with ``limit`` is refused with ``FLOW-1401-400`` (by the route).
 - ``continuationToken``: an opaque token naming the position after the last item of the
   previous page together with the query, so the token alone is enough. The answer's
   ``_links.next.href`` is relative (``/runs?continuationToken=...&property=...``) and repeats the
@@ -27,6 +30,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote, urlencode
 
+#: The ``limit`` a query gets when no page size is given (Flow Service's page size).
 MAX_LIMIT = 100
 DEFAULT_ORDER = "-createdAt"
 ORDER_FIELDS = ("createdAt", "updatedAt")
@@ -137,14 +141,14 @@ def _decode_token(token: str) -> dict[str, Any]:
     return payload
 
 
-def _parse_limit(raw: str) -> int:
+def _parse_limit(raw: str, page_size: int) -> int:
     try:
         limit = int(raw)
     except ValueError as error:
         raise ValueError(f"Invalid limit {raw!r}: expected a positive integer.") from error
     if limit < 1:
         raise ValueError(f"Invalid limit {raw!r}: expected a positive integer.")
-    return min(limit, MAX_LIMIT)
+    return min(limit, page_size)
 
 
 def _parse_order(raw: str) -> tuple[str, bool]:
@@ -156,18 +160,21 @@ def _parse_order(raw: str) -> tuple[str, bool]:
 
 @dataclass(frozen=True)
 class ListQuery:
-    """A parsed listing request. ``after`` is the (sort value, seq) of the previous page's end."""
+    """A parsed listing request. ``after`` is the (sort value, seq) of the previous page's end;
+    ``count`` asks for the number of matching items instead of a page."""
 
     filters: tuple[PropertyFilter, ...] = ()
     order: str = DEFAULT_ORDER
     limit: int = MAX_LIMIT
     after: tuple[int, int] | None = None
+    count: bool = False
 
     @classmethod
-    def from_params(cls, params: Iterable[tuple[str, str]]) -> ListQuery:
+    def from_params(cls, params: Iterable[tuple[str, str]], page_size: int = MAX_LIMIT) -> ListQuery:
         """Build from query parameters; explicit ones override those carried by the token.
 
-        :raises ValueError: on a malformed filter, limit, orderby or token.
+        :param page_size: the default and largest ``limit``.
+        :raises ValueError: on a malformed filter, limit, orderby, count or token.
         """
         pairs = list(params)
         settings: dict[str, Any] = {}
@@ -175,17 +182,21 @@ class ListQuery:
             if name == "continuationToken":
                 payload = _decode_token(value)
                 settings = {"p": payload.get("p", []), "o": payload.get("o", DEFAULT_ORDER)}
-                settings |= {"l": payload.get("l", MAX_LIMIT), "a": payload.get("a")}
+                settings |= {"l": payload.get("l", page_size), "a": payload.get("a")}
         expressions = [value for name, value in pairs if name == "property"] or settings.get("p", [])
         order = str(next((value for name, value in pairs if name == "orderby"), settings.get("o", DEFAULT_ORDER)))
-        limit_text = next((value for name, value in pairs if name == "limit"), str(settings.get("l", MAX_LIMIT)))
+        limit_text = next((value for name, value in pairs if name == "limit"), str(settings.get("l", page_size)))
+        count_text = next((value for name, value in pairs if name == "count"), "false")
+        if count_text.lower() not in ("true", "false"):
+            raise ValueError(f"Invalid count {count_text!r}: expected true or false.")
         _parse_order(order)
         after = settings.get("a")
         return cls(
             filters=tuple(PropertyFilter.parse(str(expression)) for expression in expressions),
             order=order,
-            limit=_parse_limit(limit_text),
+            limit=_parse_limit(limit_text, page_size),
             after=(int(after[0]), int(after[1])) if isinstance(after, list) and len(after) == 2 else None,
+            count=count_text.lower() == "true",
         )
 
     def reads_only(self, fields: frozenset[str], prefixes: tuple[str, ...] = ()) -> bool:
@@ -220,6 +231,8 @@ class ListQuery:
             for seq, item in entries
             if all(item_filter.matches(item) for item_filter in self.filters)
         ]
+        if self.count:
+            return {"count": len(keyed)}
         keyed.sort(key=lambda pair: pair[0], reverse=descending)
         if self.after is not None:
             after = self.after

@@ -1,8 +1,9 @@
 """The ASGI layer in front of the routes: counting, faults, gateway checks and the request log.
 
-For IMS and Flow Service paths, in this order: count the request, apply the chosen fault (if
-any), check the gateway headers (Flow Service only), call the route, log the request. Every answer
-carries an ``x-request-id`` header. Other paths (admin, docs) pass straight through.
+For IMS and Flow Service paths, in this order: count and log the request as it arrives, apply the
+chosen fault (if any), check the gateway headers (Flow Service only), call the route, complete the
+log entry with the answer's status, headers and time. Every answer carries an ``x-request-id``
+header. Other paths (admin, docs) pass straight through.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from airflow_flowrun.emulator.errors import (
     with_request_id,
 )
 from airflow_flowrun.emulator.faults import FaultRule
-from airflow_flowrun.emulator.gateway import check_gateway
+from airflow_flowrun.emulator.gateway import check_gateway, invalid_token_error
 from airflow_flowrun.emulator.requestlog import RecordedRequest, parse_body, redact_headers, redact_query
 from airflow_flowrun.emulator.seeds import FLOW_SERVICE_PREFIX, IMS_TOKEN_PATH
 from airflow_flowrun.emulator.state import EmulatorState
@@ -116,28 +117,27 @@ class EmulatorMiddleware:
         if len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/")
             scope = {**scope, "path": path, "raw_path": path.encode()}
-        arrived = time.time()
-        method = scope["method"]
         request_id = uuid.uuid4().hex
         scope[REQUEST_ID_KEY] = request_id
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         body = await _read_body(receive)
-        fault = self.state.arrive(method, path)
-        status = await self._answer(scope, receive, send, body, headers, fault)
         query, params = redact_query(scope.get("query_string", b"").decode("latin-1"))
-        self.state.record(
-            RecordedRequest(
-                method=method,
-                path=path,
-                query=query,
-                params=params,
-                headers=redact_headers(headers),
-                body=parse_body(body, headers.get("content-type", "")),
-                status=status,
-                timestamp=arrived,
-                fault=fault.kind if fault is not None else None,
-            )
+        recorded = RecordedRequest(
+            method=scope["method"],
+            path=path,
+            query=query,
+            params=params,
+            headers=redact_headers(headers),
+            body=parse_body(body, headers.get("content-type", "")),
+            status=None,
+            timestamp=time.time(),
         )
+        fault = self.state.arrive(recorded)
+        start = await self._answer(scope, receive, send, body, headers, fault)
+        if start is None:
+            self.state.answered(recorded, None, None, time.time())
+        else:
+            self.state.answered(recorded, start["status"], start.get("headers", []), time.time())
 
     async def _answer(
         self,
@@ -147,10 +147,10 @@ class EmulatorMiddleware:
         body: bytes,
         headers: dict[str, str],
         fault: FaultRule | None,
-    ) -> int | None:
-        """Answer the request; return the status sent (None when the connection was dropped)."""
+    ) -> Message | None:
+        """Answer the request; return the response start sent (None when the connection was dropped)."""
         request_id = scope[REQUEST_ID_KEY]
-        answered: dict[str, int] = {}
+        answered: dict[str, Message] = {}
         swallowing = False
         held: list[Message] | None = [] if fault is not None and fault.kind == "commit_then_delay" else None
 
@@ -158,16 +158,16 @@ class EmulatorMiddleware:
             if swallowing:
                 return
             if message["type"] == "http.response.start":
-                answered["status"] = message["status"]
                 message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+                answered["start"] = message
             if held is not None:
                 held.append(message)
                 return
             await send(message)
 
-        async def answer_error(error: ApiError) -> int:
+        async def answer_error(error: ApiError) -> Message | None:
             await send_api_error(tagged_send, error, request_id)
-            return error.status
+            return answered.get("start")
 
         if fault is not None:
             if fault.kind == "drop":
@@ -175,6 +175,8 @@ class EmulatorMiddleware:
                 return None
             if fault.kind == "status":
                 return await answer_error(fault_error(fault, scope["path"]))
+            if fault.kind == "reject_tokens":
+                return await answer_error(invalid_token_error())
             if fault.kind == "latency":
                 await asyncio.sleep(fault.delay)
         swallowing = fault is not None and fault.kind == "commit_then_502"
@@ -195,7 +197,7 @@ class EmulatorMiddleware:
             await asyncio.sleep(fault.delay)
             for message in held:
                 await send(message)
-        return answered.get("status")
+        return answered.get("start")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -1,16 +1,19 @@
 """What the emulator has seen: a bounded log of requests, secrets redacted, and exact counters.
 
-The log keeps the last ``size`` requests (older ones drop out, so long benchmarks stay in
-bounded memory); the counters (total, per route, token requests) count every request ever
-received since the last reset. Admin (``/_emulator``) requests are neither logged nor counted.
+A request is logged the moment it arrives (so a test sees it while it is in flight) and
+completed in place once answered: status, response headers (secrets redacted) and timing. The log
+keeps the last ``size`` requests (older ones drop out, so long benchmarks stay in bounded memory);
+the counters (total, per route, token requests) count every request ever received since the last
+reset. Admin (``/_emulator``) requests are neither logged nor counted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -25,19 +28,23 @@ _RUN_ACTION_PATH = re.compile(r"/runs/[^/]+/action")
 _FLOW_ID_PATH = re.compile(r"/flows/[^/]+")
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedRequest:
-    """One request as received, secrets redacted.
+    """One request as received, secrets redacted, and its answer once there is one.
 
     :param method: HTTP method.
     :param path: URL path.
     :param query: raw query string (secret params redacted).
     :param params: query parameters as (name, value) pairs (secret params redacted).
-    :param headers: lower-cased header names; ``authorization`` keeps only its scheme.
+    :param headers: lower-cased request header names; ``authorization`` keeps only its scheme.
     :param body: parsed JSON or form body (secret fields redacted), raw text otherwise, or None.
-    :param status: HTTP status answered, None when the connection was dropped.
+    :param status: HTTP status answered; None while in flight and when the connection was dropped.
     :param timestamp: epoch seconds when the request arrived.
     :param fault: kind of the fault injected into this request, if any.
+    :param answered_at: epoch seconds when the answer was sent (or the connection dropped);
+        None while in flight.
+    :param response_headers: lower-cased answer header names (secrets redacted); None until
+        answered or when dropped.
     """
 
     method: str
@@ -49,6 +56,31 @@ class RecordedRequest:
     status: int | None
     timestamp: float
     fault: str | None = None
+    answered_at: float | None = None
+    response_headers: dict[str, str] | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether the request still waits for its answer."""
+        return self.answered_at is None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from arrival to answer; None while in flight."""
+        return None if self.answered_at is None else self.answered_at - self.timestamp
+
+    def answer(self, status: int | None, headers: Iterable[tuple[bytes, bytes]] | None, at: float) -> None:
+        """Complete the entry: the status and raw headers sent (None for a dropped connection)."""
+        self.status = status
+        self.answered_at = at
+        if headers is not None:
+            self.response_headers = redact_headers(
+                {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers}
+            )
+
+    def snapshot(self) -> RecordedRequest:
+        """A copy that no later answer changes."""
+        return dataclasses.replace(self)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
@@ -62,6 +94,9 @@ class RecordedRequest:
             "status": self.status,
             "timestamp": self.timestamp,
             "fault": self.fault,
+            "answered_at": self.answered_at,
+            "duration": self.duration,
+            "response_headers": self.response_headers,
         }
 
 
@@ -99,8 +134,9 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if name in result:
             scheme = result[name].split(" ", 1)[0] if " " in result[name] else ""
             result[name] = f"{scheme} {REDACTED}".strip()
-    if "cookie" in result:
-        result["cookie"] = REDACTED
+    for name in ("cookie", "set-cookie"):
+        if name in result:
+            result[name] = REDACTED
     return result
 
 
@@ -150,7 +186,7 @@ class RequestLog:
             self.token_requests += 1
 
     def append(self, request: RecordedRequest) -> None:
-        """Log a request once answered (or dropped)."""
+        """Log a request as it arrives (its answer completes the same entry)."""
         self.entries.append(request)
 
     def clear(self) -> None:

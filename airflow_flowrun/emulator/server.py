@@ -15,8 +15,8 @@ import uvicorn
 from airflow_flowrun.emulator.admin import ADMIN_PREFIX
 from airflow_flowrun.emulator.app import create_app
 from airflow_flowrun.emulator.control import EmulatorControl
-from airflow_flowrun.emulator.seeds import CLIENT_ID, CLIENT_SECRET, IMS_TOKEN_PATH, ORG_ID, SANDBOX
-from airflow_flowrun.emulator.settings import EmulatorSettings
+from airflow_flowrun.emulator.seeds import CLIENT_ID, CLIENT_SECRET, IMS_TOKEN_PATH, KNOWN_SANDBOXES, ORG_ID, SANDBOX
+from airflow_flowrun.emulator.settings import DEFAULT_PAGE_SIZE, EmulatorSettings
 from airflow_flowrun.emulator.state import EmulatorState
 from airflow_flowrun.emulator.tokens import TOKEN_PREFIX
 
@@ -47,6 +47,8 @@ class FlowServiceEmulator(EmulatorControl):
     :param client_id, client_secret: the credentials IMS accepts (the client id is also the API
         key); :attr:`connection` carries them.
     :param token_prefix: how every issued access token starts.
+    :param page_size: the default and largest ``limit`` of listings (Flow Service: 100).
+    :param sandboxes: the sandbox names the gateway accepts (default ``prod`` and ``dev``).
     :param log_level: uvicorn's log level; the access log is off.
     """
 
@@ -63,6 +65,8 @@ class FlowServiceEmulator(EmulatorControl):
         client_id: str = CLIENT_ID,
         client_secret: str = CLIENT_SECRET,
         token_prefix: str = TOKEN_PREFIX,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        sandboxes: tuple[str, ...] = KNOWN_SANDBOXES,
         log_level: str = "warning",
     ) -> None:
         settings = EmulatorSettings(
@@ -75,6 +79,8 @@ class FlowServiceEmulator(EmulatorControl):
             client_id=client_id,
             client_secret=client_secret,
             token_prefix=token_prefix,
+            page_size=page_size,
+            sandboxes=sandboxes,
         )
         self.host = host
         self.port = port

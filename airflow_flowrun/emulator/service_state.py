@@ -58,21 +58,33 @@ class ServiceState:
         self.tokens.clear()
 
     # -- requests and faults ----------------------------------------------------------------------
-    def arrive(self, method: str, path: str) -> FaultRule | None:
-        """Count an arriving request and choose the fault it gets, if any."""
-        with self._lock:
-            self.log.count(method, path)
-            return self.faults.choose(method, path) if self.faults.rules else None
+    def arrive(self, request: RecordedRequest) -> FaultRule | None:
+        """Count and log an arriving request and choose the fault it gets, if any.
 
-    def record(self, request: RecordedRequest) -> None:
-        """Log an answered (or dropped) request."""
+        A ``revoke_tokens`` fault invalidates every issued token here, before the gateway
+        checks this request's token.
+        """
         with self._lock:
+            self.log.count(request.method, request.path)
             self.log.append(request)
+            fault = self.faults.choose(request.method, request.path) if self.faults.rules else None
+            if fault is not None:
+                request.fault = fault.kind
+                if fault.kind == "revoke_tokens":
+                    self.revoke_tokens()
+            return fault
+
+    def answered(
+        self, request: RecordedRequest, status: int | None, headers: list[tuple[bytes, bytes]] | None, at: float
+    ) -> None:
+        """Complete a logged request with its answer (None status and headers: dropped)."""
+        with self._lock:
+            request.answer(status, headers, at)
 
     def requests(self) -> list[RecordedRequest]:
-        """The logged requests, oldest first."""
+        """Copies of the logged requests, oldest arrival first (in-flight ones included)."""
         with self._lock:
-            return list(self.log.entries)
+            return [entry.snapshot() for entry in self.log.entries]
 
     def add_fault(self, spec: Mapping[str, Any]) -> FaultRule:
         """Add a fault rule (see :mod:`.faults`)."""

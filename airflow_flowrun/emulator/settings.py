@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_flowrun.emulator.seeds import CLIENT_ID, CLIENT_SECRET
+from airflow_flowrun.emulator.seeds import CLIENT_ID, CLIENT_SECRET, KNOWN_SANDBOXES
 from airflow_flowrun.emulator.tokens import TOKEN_PREFIX
 
 CREATE_RUN_RESPONSE_SHAPES = ("items", "bare", "run")
 RETRIGGER_MODES = ("same-run", "new-run")
+#: Flow Service pages hold at most this many items: the default ``page_size``.
+DEFAULT_PAGE_SIZE = 100
 #: Settings that may change while the emulator serves (``PUT /_emulator/settings``); changing the
 #: credentials is how a test rotates a client secret.
 RUNTIME_SETTINGS = (
@@ -24,6 +26,8 @@ RUNTIME_SETTINGS = (
     "client_id",
     "client_secret",
     "token_prefix",
+    "page_size",
+    "sandboxes",
 )
 #: What :meth:`EmulatorSettings.to_dict` shows instead of the client secret.
 REDACTED = "***"
@@ -49,6 +53,10 @@ class EmulatorSettings:
     :param client_secret: the client secret IMS accepts.
     :param token_prefix: how every issued access token starts (a distinctive one lets a test
         search logs for leaked tokens).
+    :param page_size: the default and largest ``limit`` of ``GET /runs`` and ``GET /flows``
+        pages (Flow Service: 100); a small one lets a test cover paging with few runs.
+    :param sandboxes: the sandbox names the gateway knows (``x-sandbox-name``); others answer
+        ``FLOW-2100-404``. Every sandbox sees the same flows and runs.
     """
 
     run_duration: float = 3.0
@@ -62,8 +70,20 @@ class EmulatorSettings:
     client_id: str = CLIENT_ID
     client_secret: str = CLIENT_SECRET
     token_prefix: str = TOKEN_PREFIX
+    page_size: int = DEFAULT_PAGE_SIZE
+    sandboxes: tuple[str, ...] = KNOWN_SANDBOXES
 
     def __post_init__(self) -> None:
+        if isinstance(self.sandboxes, list):
+            object.__setattr__(self, "sandboxes", tuple(self.sandboxes))
+        if (
+            not isinstance(self.sandboxes, tuple)
+            or not self.sandboxes
+            or not all(isinstance(name, str) and name and name == name.strip() for name in self.sandboxes)
+        ):
+            raise ValueError(f"sandboxes must be a non-empty list of sandbox names, got {self.sandboxes!r}")
+        if isinstance(self.page_size, bool) or not isinstance(self.page_size, int) or self.page_size < 1:
+            raise ValueError(f"page_size must be an integer >= 1, got {self.page_size!r}")
         if not isinstance(self.client_id, str) or not self.client_id.strip():
             raise ValueError(f"client_id must be a non-empty string, got {self.client_id!r}")
         if not isinstance(self.client_secret, str) or not self.client_secret.strip():

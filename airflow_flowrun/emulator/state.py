@@ -25,9 +25,7 @@ from airflow_flowrun.emulator.run_store import RunStore
 from airflow_flowrun.emulator.run_view import SUMMARY_FIELDS, run_summary, run_view, shown
 from airflow_flowrun.emulator.runs import FAILED, Run, new_batch_id, to_ms
 from airflow_flowrun.emulator.seeds import (
-    KNOWN_SANDBOXES,
     OUTCOMES,
-    SANDBOX,
     SCHEDULER_CLIENT_ID,
     SEEDED_FLOWS,
     FlowDefinition,
@@ -128,7 +126,8 @@ class EmulatorState(ServiceState):
                 self._runs.add(
                     record.new_run(
                         self._runs.next_seq(), params=params, created_at=created_at, outcome=record.next_outcome(),
-                        duration=self._duration(record), sandbox=SANDBOX, created_by=SCHEDULER_CLIENT_ID,
+                        duration=self._duration(record), sandbox=self._settings.sandboxes[0],
+                        created_by=SCHEDULER_CLIENT_ID,
                     )
                 )  # fmt: skip
         return now
@@ -237,7 +236,7 @@ class EmulatorState(ServiceState):
             added = ExternalRun.checked(
                 window_start=window_start, window_end=window_end, created_at=created_at, outcome=outcome,
                 duration=duration, counts=counts, sandbox=sandbox, created_by=created_by,
-                sandboxes=KNOWN_SANDBOXES, default_sandbox=SANDBOX, now=now,
+                sandboxes=self._settings.sandboxes, now=now,
             )  # fmt: skip
             window = {"windowStartTime": added.window_start, "windowEndTime": added.window_end}
             run = record.new_run(

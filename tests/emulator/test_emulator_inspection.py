@@ -78,7 +78,15 @@ def test_stats_count_routes_tokens_and_runs(emu, client):
             "GET /runs/{runId}": 1,
             "GET /flows/{flowId}": 1,
         },
-        "faults_injected": {"status": 0, "drop": 0, "latency": 0, "commit_then_502": 0, "commit_then_delay": 0},
+        "faults_injected": {
+            "status": 0,
+            "drop": 0,
+            "latency": 0,
+            "commit_then_502": 0,
+            "commit_then_delay": 0,
+            "reject_tokens": 0,
+            "revoke_tokens": 0,
+        },
         "runs": 1,
     }
 

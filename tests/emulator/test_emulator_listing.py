@@ -178,3 +178,21 @@ def test_filters_on_any_run_field_such_as_metrics(client):
     ids = _ids(client.request("GET", "/runs?property=metrics.fileSummary.inputFileCount>0"))
 
     assert ids == [with_files]
+
+
+def test_count_true_answers_the_number_of_matching_items(client, three_flows_runs):
+    counted = client.request("GET", "/runs", params={"property": f"flowId=={FILE_FLOW_ID}", "count": "true"})
+    flows = client.request("GET", "/flows", params={"count": "true"})
+
+    assert counted.json() == {"count": 2}
+    assert flows.json() == {"count": len(SEEDED_FLOW_IDS)}
+    assert "items" in client.request("GET", "/runs", params={"count": "false"}).json()
+    assert client.error_code(client.request("GET", "/runs", params={"count": "maybe"})) == "FLOW-1384-400"
+
+
+def test_limit_together_with_count_answers_1401(client):
+    answer = client.request("GET", "/runs", params={"count": "true", "limit": 5})
+
+    assert answer.status_code == 400
+    assert client.error_code(answer) == "FLOW-1401-400"
+    assert "limit and count" in answer.json()["errorMessage"]
