@@ -36,7 +36,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Adobe Experience Platform Flow Service",
-                "python-modules": [f"{_PACKAGE}.operators.flow_run"],
+                "python-modules": [f"{_PACKAGE}.operators.flow_run", f"{_PACKAGE}.operators.coverage"],
             }
         ],
         "sensors": [
@@ -48,7 +48,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Adobe Experience Platform Flow Service",
-                "python-modules": [f"{_PACKAGE}.triggers.flow_run"],
+                "python-modules": [
+                    f"{_PACKAGE}.triggers.flow_run",
+                    f"{_PACKAGE}.triggers.flow_window",
+                    f"{_PACKAGE}.triggers.flow_run_events",
+                ],
             }
         ],
         "extra-links": [f"{_PACKAGE}.links.AdobeFlowRunLink", f"{_PACKAGE}.links.AdobeFlowActivityLink"],

@@ -63,6 +63,7 @@ def publish_links(
     """Store both links' values now, under the XCom keys the UI reads; returns the run's URL.
 
     Without a run yet (a sensor waiting for a flow's window), both links show the flow's runs.
+    Only the links the operator declares are stored (the coverage check shows the flow's runs only).
 
     Values already pushed in this try are not pushed again (a sensor in poke mode calls this on
     every poke); a new try pushes them again, as Airflow cleared the try's XComs.
@@ -73,8 +74,9 @@ def publish_links(
     }
     pushed = (getattr(ti, "try_number", None), urls)
     if getattr(operator, _PUSHED_ATTR, None) != pushed:
-        for link in FLOW_RUN_LINKS:
-            ti.xcom_push(key=link.xcom_key, value=urls[link.name])
+        for link in operator.operator_extra_links:
+            if isinstance(link, _PublishedLink):
+                ti.xcom_push(key=link.xcom_key, value=urls[link.name])
         setattr(operator, _PUSHED_ATTR, pushed)
     setattr(operator, _LINKS_ATTR, urls)
     return urls[AdobeFlowRunLink.name]

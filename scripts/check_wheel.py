@@ -41,7 +41,11 @@ DEFAULT_AIRFLOW_VERSIONS = ("3.1.*", "3.3.*")
 PACKAGE = "airflow-flowrun"
 HOOK_CLASS = "airflow_flowrun.hooks.flow_service.AdobeFlowServiceHook"
 LINKS = ("airflow_flowrun.links.AdobeFlowRunLink", "airflow_flowrun.links.AdobeFlowActivityLink")
-TRIGGER_MODULE = "airflow_flowrun.triggers.flow_run"
+TRIGGER_MODULES = (
+    "airflow_flowrun.triggers.flow_run",
+    "airflow_flowrun.triggers.flow_window",
+    "airflow_flowrun.triggers.flow_run_events",
+)
 ENTRY_POINTS = (
     "[apache_airflow_provider]\nprovider_info = airflow_flowrun.get_provider_info:get_provider_info",
     "[pytest11]\naep_emulator = airflow_flowrun.emulator.pytest_plugin",
@@ -187,7 +191,7 @@ def expected_rows(version: str) -> dict[str, list[dict[str, str]]]:
         "list": [{"package_name": PACKAGE, "version": version}],
         "hooks": [{"connection_type": "aep", "class": HOOK_CLASS, "package_name": PACKAGE}],
         "links": [{"extra_link_class_name": link} for link in LINKS],
-        "triggers": [{"class": TRIGGER_MODULE, "package_name": PACKAGE}],
+        "triggers": [{"class": module, "package_name": PACKAGE} for module in TRIGGER_MODULES],
     }
 
 

@@ -6,29 +6,19 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk import BaseOperator
 
 from airflow_flowrun.connection import DEFAULT_CONN_ID
 from airflow_flowrun.coverage import describe_gap, describe_overlap, format_window, format_windows
 from airflow_flowrun.exceptions import WindowCoverageError
-from airflow_flowrun.links import flow_run_ui_url
+from airflow_flowrun.links import AdobeFlowActivityLink, publish_links
 from airflow_flowrun.task_window import check_window_pair, task_window
 from airflow_flowrun.validation import validate_uuid
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
 
     from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
-
-
-class AdobeFlowCoverageLink(BaseOperatorLink):
-    """Extra link "AEP flow activity": the checked flow's runs in the AEP UI, once the check has run."""
-
-    name = "AEP flow activity"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        return str(getattr(operator, "flow_activity_url", ""))
 
 
 class AdobeFlowWindowCoverageCheck(BaseOperator):
@@ -55,7 +45,7 @@ class AdobeFlowWindowCoverageCheck(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("flow_id", "window_start", "window_end", "aep_conn_id")
-    operator_extra_links = (AdobeFlowCoverageLink(),)
+    operator_extra_links = (AdobeFlowActivityLink(),)
     ui_color = "#fa0f00"
 
     def __init__(
@@ -77,7 +67,6 @@ class AdobeFlowWindowCoverageCheck(BaseOperator):
         self.window_end = window_end
         self.allow_overlaps = allow_overlaps
         self.aep_conn_id = aep_conn_id
-        self.flow_activity_url = ""  # the link's value, known once the connection is read
 
     @cached_property
     def hook(self) -> AdobeFlowServiceHook:
@@ -89,7 +78,14 @@ class AdobeFlowWindowCoverageCheck(BaseOperator):
         flow_id = validate_uuid("flow_id", self.flow_id)
         window = list(task_window(context, self.window_start, self.window_end))
         settings = self.hook.settings
-        self.flow_activity_url = flow_run_ui_url(settings.ui_org, settings.sandbox_name, flow_id)
+        self.flow_activity_url = publish_links(
+            self,
+            context["ti"],
+            ui_org=settings.ui_org,
+            sandbox_name=settings.sandbox_name,
+            flow_id=flow_id,
+            run_id=None,
+        )
         coverage = self.hook.window_coverage(flow_id, *window)
         self.log.info("%s", self._report(flow_id, window, coverage))
         failing_overlaps = [] if self.allow_overlaps else coverage["overlaps"]

@@ -70,7 +70,7 @@ def test_a_covered_data_interval_passes_and_returns_the_coverage(aep_emulator, r
     assert task_states(dag_run) == {"check": "success"}
     expected = {"covered": [window(0, 24)], "gaps": [], "overlaps": [], "failed": [], "pending": []}
     assert xcom(dag_run, "check") == expected
-    assert xcom(dag_run, "check", "_link_AdobeFlowCoverageLink") == activity_url(aep_emulator)
+    assert xcom(dag_run, "check", "_link_AdobeFlowActivityLink") == activity_url(aep_emulator)
 
 
 def test_gaps_and_overlaps_fail_the_task_naming_each_of_them(aep_emulator, run_dag, capfd):
