@@ -4,15 +4,18 @@ ended, kept across restarts in an asset state store (or in memory), with one nar
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from airflow_flowrun.api import CLOCK_SKEW_MS
-from airflow_flowrun.emulator import FAILING_FLOW_ID, FILE_FLOW_ID, ORG_ID, SANDBOX
+from airflow_flowrun.emulator import FAILING_FLOW_ID, FILE_FLOW_ID, ORG_ID, RECURRING_FLOW_ID, SANDBOX
 from airflow_flowrun.exceptions import InvalidParameterError
 from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
 from airflow_flowrun.summary import build_summary
@@ -401,6 +404,61 @@ def test_refused_credentials_are_retried_slowly_with_the_connection_read_again(f
     out = capsys.readouterr().out
     assert f"Flow Service refuses to list the runs of flow {FILE_FLOW_ID}" in out
     assert "wrong-secret-value-123" not in out
+
+
+def example_module() -> Any:
+    """``example_dags/example_aep_event_trigger.py``, imported as the DAG processor does."""
+    path = Path(__file__).resolve().parents[2] / "example_dags" / "example_aep_event_trigger.py"
+    spec = importlib.util.spec_from_file_location("example_aep_event_trigger", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_example_dag_runs_on_each_scheduled_run_of_its_flow_across_a_restart(flows, monkeypatch):
+    """The example's watcher (at a test's poll interval) on a flow AEP runs itself every second: each
+    run fires once, a restart in between loses and repeats none, and the example's task reads them."""
+    monkeypatch.setattr(AdobeFlowRunEventTrigger, "cursor_save_delay", 0.1)
+    example = example_module()
+    (watcher,) = example.CRM_SYNC_INGESTED.watchers
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == f"{AdobeFlowRunEventTrigger.__module__}.AdobeFlowRunEventTrigger"
+    assert kwargs["flow_id"] == RECURRING_FLOW_ID
+    assert example.dag.timetable.asset_condition.objects == (example.CRM_SYNC_INGESTED,)
+    flows.configure_flow(RECURRING_FLOW_ID, duration=RUN_DURATION)
+    store = StateStore()
+
+    def watch() -> Watch:
+        return Watch(AdobeFlowRunEventTrigger(**{**kwargs, "poll_interval": POLL}), store)
+
+    async def scenario() -> list[dict[str, Any]]:
+        first_watch = watch()
+        await listed(flows, RECURRING_FLOW_ID, 1)
+        flows.schedule_flow(RECURRING_FLOW_ID, every=1)
+        await first_watch.until(2)
+        await asyncio.sleep(0.3)  # the position covering both is stored
+        await first_watch.stop()
+        await asyncio.sleep(1.5)  # at least one scheduled run ends while no watcher runs
+        second_watch = watch()
+        await second_watch.until(2)
+        flows.unschedule_flow(RECURRING_FLOW_ID)
+        made = len(flows.runs(RECURRING_FLOW_ID))
+        await _eventually(lambda: len(first_watch.events) + len(second_watch.events) >= made, 10)
+        await listed(flows, RECURRING_FLOW_ID, 3)
+        await second_watch.stop()
+        return first_watch.events + second_watch.events
+
+    events = run_test(scenario)
+    runs = flows.runs(RECURRING_FLOW_ID)
+    assert [event["run_id"] for event in events] == [run["id"] for run in runs], "each scheduled run fired once"
+    assert [event["window_end"] for event in events[:-1]] == [event["window_start"] for event in events[1:]]
+    assert events == [summary_of(flows, run["id"]) for run in runs]
+
+    landed = {example.CRM_SYNC_INGESTED: [SimpleNamespace(extra={"from_trigger": True, "payload": e}) for e in events]}
+    reported = example.report_ingested_runs.function(triggering_asset_events=landed)
+    assert reported == [{field: event[field] for field in example.ESSENTIALS} for event in events]
 
 
 def test_kwargs_are_json_safe_normalised_and_deterministic():
