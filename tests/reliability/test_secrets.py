@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from dagtest import dagbag_api
 from reliability.leaks import canary_credentials, stored_texts, task_state_store_model
 
 from airflow_flowrun import outcome
-from airflow_flowrun.emulator import FAILING_FLOW_ID, FILE_FLOW_ID, SEEDED_FLOW_IDS, TABLE_FLOW_ID
+from airflow_flowrun.emulator import FAILING_FLOW_ID, FILE_FLOW_ID, RECURRING_FLOW_ID, SEEDED_FLOW_IDS, TABLE_FLOW_ID
 from airflow_flowrun.exceptions import FlowServiceError
 from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
 from airflow_flowrun.operators.flow_run import AdobeFileFlowRunOperator, AdobeTableFlowRunOperator
@@ -68,11 +68,14 @@ def test_no_secret_or_token_leaks_from_examples_failures_or_the_soak(
         connection = {**aep_emulator.connection_dict, "password": canary.secret}
         monkeypatch.setenv("AIRFLOW_CONN_AEP_DEFAULT", json.dumps(connection))
         monkeypatch.setenv("AIRFLOW_CONN_AEP_WRONG", json.dumps({**connection, "password": WRONG_SECRET}))
+        # AEP runs the recurring flow hourly: the scheduled-flow example waits for and checks its runs
+        aep_emulator.schedule_flow(RECURRING_FLOW_ID, every=3600, start=int((DAY - timedelta(days=2)).timestamp()))
 
         examples = dagbag_api()[0](dag_folder=str(EXAMPLE_DAGS)).dags
         assert sorted(examples) == [
             "example_aep_assets", "example_aep_assets_consumer", "example_aep_fan_out",
-            "example_aep_file_ingestion", "example_aep_pipeline", "example_aep_table_ingestion",
+            "example_aep_file_ingestion", "example_aep_pipeline", "example_aep_scheduled_flow",
+            "example_aep_table_ingestion",
         ]  # fmt: skip
         for dag in examples.values():
             dag_run = dag.test(logical_date=DAY)
