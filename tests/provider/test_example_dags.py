@@ -21,6 +21,9 @@ def schedule_recurring_flow(emu) -> None:
 
 #: What AEP does on its own before an example runs (the examples that wait for it, not start it).
 AEP_SIDE = {"example_aep_scheduled_flow": schedule_recurring_flow}
+#: Started by an asset watcher's events, which dag.test() does not make: they run here with none (and
+#: succeed, reading nothing); tests/triggers/test_flow_run_events.py runs them on real events.
+EVENT_DRIVEN = {"example_aep_event_trigger"}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +48,8 @@ def test_example_dag_succeeds(emu, run_dag, example_bag, dag_id):
     states = task_states(dag_run)
     assert states
     assert set(states.values()) == {"success"}, states
+    if dag_id in EVENT_DRIVEN:
+        return
     assert emu.runs()
     summaries = [xcom(dag_run, ti.task_id, "flow_run", ti.map_index) for ti in dag_run.get_task_instances()]
     summaries += [

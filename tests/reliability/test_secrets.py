@@ -73,7 +73,7 @@ def test_no_secret_or_token_leaks_from_examples_failures_or_the_soak(
 
         examples = dagbag_api()[0](dag_folder=str(EXAMPLE_DAGS)).dags
         assert sorted(examples) == [
-            "example_aep_assets", "example_aep_assets_consumer", "example_aep_fan_out",
+            "example_aep_assets", "example_aep_assets_consumer", "example_aep_event_trigger", "example_aep_fan_out",
             "example_aep_file_ingestion", "example_aep_pipeline", "example_aep_scheduled_flow",
             "example_aep_table_ingestion",
         ]  # fmt: skip
