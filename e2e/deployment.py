@@ -33,6 +33,8 @@ TABLE_FLOW_ID = "c1a19e2a-5ad6-4d2f-9b3a-6f1e0c7d2a01"
 FILE_FLOW_ID = "f11e5b7c-3c4d-4e8a-a2b1-7d9c0e4f5b02"
 ROW_ERRORS_FLOW_ID = "0e770125-8c1d-4b2a-9e3f-5a6b7c8d9e04"
 TUTORIAL_FLOW_ID = "3abea21c-7e36-4be1-bec1-d3bad0e3e0de"
+#: A flow AEP runs on its own schedule (the emulator's recurring flow): the event trigger watches it.
+RECURRING_FLOW_ID = "da117000-2f3e-4a5b-8c6d-7e8f9a0b1c05"
 
 
 class DeploymentError(RuntimeError):

@@ -3,8 +3,9 @@ triggerer, api-server), driven through the public REST API, with crash drills in
 
 Usage: ``python e2e/driver.py [--executor local|celery] [--keep]``. Exits non-zero, naming every
 failure, on a failed DAG run, a duplicate or missing ingestion, a gap or overlap in a flow's
-window report, a drill that did not land, a missed deadline, or a triggerer warning that its
-event loop was blocked. Prints the figures and saves them with the logs under the run directory.
+window report, a drill that did not land, a missed deadline, a triggerer warning that its
+event loop was blocked, or an event-triggered DAG that did not run once per run of the flow it
+watches (see ``event_trigger.py``). Prints the figures and saves them with the logs under the run directory.
 
 Environment: ``E2E_RUN_TIMEOUT`` (seconds for all DAG runs to end, default 480),
 ``E2E_MAX_TOKEN_REQUESTS`` (fail when the run's one credential asked IMS for more tokens than this;
@@ -32,7 +33,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from checks import Checks
-from deployment import ADMIN_USER, FILE_FLOW_ID, TABLE_FLOW_ID, TUTORIAL_FLOW_ID, Deployment, wait_until
+from deployment import (
+    ADMIN_USER,
+    FILE_FLOW_ID,
+    RECURRING_FLOW_ID,
+    TABLE_FLOW_ID,
+    TUTORIAL_FLOW_ID,
+    Deployment,
+    wait_until,
+)
 from drills import (
     DrillLog,
     kill_between_post_and_persist,
@@ -42,6 +51,7 @@ from drills import (
     restart_scheduler,
 )
 from emulator_admin import EmulatorAdmin
+from event_trigger import EVENT_CONSUMER, RUN_DURATION, EventTriggerScenario
 from figures import (
     LOOP_LOG,
     Stopwatch,
@@ -63,6 +73,7 @@ EMULATOR_CONFIG = {
         FILE_FLOW_ID: {"duration": 100},  # >= 100 of the 200 fan-out waits deferred at once
         TUTORIAL_FLOW_ID: {"duration": 30},  # the sync wait outlives the kill and the retry delay
         TABLE_FLOW_ID: {"duration": 8},  # a few reschedule pokes
+        RECURRING_FLOW_ID: {"duration": RUN_DURATION},  # AEP's own runs, watched by the event trigger
     },
 }
 MIN_DEFERRED = 100
@@ -141,7 +152,7 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     rest = AirflowRest(deployment.api_url, ADMIN_USER, deployment.admin_password)
     emu = EmulatorAdmin(deployment.emulator_url)
     plan = build_plan(deployment.executor)
-    expected = set(plan) | {ASSET_CONSUMER}
+    expected = set(plan) | {ASSET_CONSUMER, EVENT_CONSUMER}
 
     def all_dags_serialized() -> bool:
         errors = rest.import_errors()
@@ -156,6 +167,8 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     drills = DrillLog()
     for dag_id in [*plan, ASSET_CONSUMER]:
         rest.unpause(dag_id)
+    event_trigger = EventTriggerScenario(deployment, rest, emu, drills)
+    event_trigger.watch()
 
     say("drill post_kill: hold the answer of one POST /runs, kill the task waiting for it")
     emu.inject(kind="commit_then_delay", delay=90, max_count=1)
@@ -214,6 +227,9 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     deployment.procs.kill(old_scheduler, signal.SIGTERM, group=False)
     deployment.procs.wait_exit(old_scheduler, 60)
     deployment.start_component("scheduler", {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True"})
+    say(f"{EVENT_CONSUMER}: the recurring flow runs on its own schedule; kill -9 the triggerer mid-run")
+    event_trigger.run(triggerer_env)
+    watch.lap("event_trigger")
     say(f"waiting for {ASSET_CONSUMER}, scheduled on the assets example_aep_assets updated")
     consumer_runs = f"/dags/{ASSET_CONSUMER}/dagRuns"
     wait_until(
@@ -234,6 +250,7 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
         "drill sync_kill", lambda: checks.took_over(drills, "sync_kill", "e2e_sync_reattach", "reattached"), None
     )
     consumer_runs_seen = checks.attempt("asset consumer", lambda: checks.asset_consumer(summaries, ASSET_CONSUMER), 0)
+    event_figures = checks.attempt("event trigger", lambda: event_trigger.check(checks.fail), {})
     blocked = checks.attempt("triggerer logs", lambda: checks.triggerer_logs(deployment.run_dir / "logs"), [])
 
     stats = emu.stats()
@@ -251,9 +268,10 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
         task_tries=tries,
         fan_out_width=len(plan["e2e_fan_out"].ingestions),
         asset_consumer_runs=consumer_runs_seen,
+        event_trigger=event_figures,
         **window_figures,
         drills=drills.events,
-        restarts_survived={"triggerer": 1, "scheduler": 1, "task_process_kills": 2, "worker_kills": int(celery)},
+        restarts_survived={"triggerer": 2, "scheduler": 1, "task_process_kills": 2, "worker_kills": int(celery)},
         ims_token_requests=token_requests,
         token_requests_per_credential=token_requests,
         token_requests_by_client=token_requests_by_client(requests_log),

@@ -31,6 +31,13 @@ class EmulatorAdmin:
     def configure_flow(self, flow_id: str, **changes: Any) -> dict[str, Any]:
         return dict(self._call("PATCH", f"/flows/{flow_id}", json=changes))
 
+    def schedule_flow(self, flow_id: str, *, every: int, start: int | None = None) -> dict[str, Any]:
+        """Make a recurring flow start a run every ``every`` seconds, its first window beginning at ``start``."""
+        return dict(self._call("PUT", f"/flows/{flow_id}/schedule", json={"every": every, "start": start}))
+
+    def unschedule_flow(self, flow_id: str) -> None:
+        self._call("DELETE", f"/flows/{flow_id}/schedule")
+
     def runs(self, flow_id: str) -> list[dict[str, Any]]:
         return list(self._call("GET", "/runs", params={"flow_id": flow_id})["items"])
 

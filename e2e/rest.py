@@ -119,3 +119,25 @@ class AirflowRest:
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int = -1) -> Any:
         path = f"/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/taskInstances/{quote(task_id)}/xcomEntries/{quote(key)}"
         return self.get(path, map_index=map_index)["value"]
+
+    def reparse(self, dag_id: str) -> None:
+        """Ask the dag-processor to parse the DAG's file again now (a priority parsing request)."""
+        token = self.get(f"/dags/{quote(dag_id)}")["file_token"]
+        self.call("PUT", f"/parseDagFile/{quote(token)}", expect=(201,))
+
+    def asset(self, name: str) -> dict[str, Any] | None:
+        """The asset named ``name`` (with its watchers), or None while Airflow does not know it."""
+        found = [asset for asset in self.paged("/assets", "assets", name_pattern=name) if asset["name"] == name]
+        return found[0] if found else None
+
+    def asset_events(self, asset_id: int) -> list[dict[str, Any]]:
+        return list(self.paged("/assets/events", "asset_events", asset_id=asset_id, order_by="timestamp"))
+
+    def asset_state_store(self, asset_id: int) -> dict[str, Any]:
+        """The asset's state store: key to value."""
+        entries = self.paged(f"/assets/{asset_id}/state-store", "asset_state_store")
+        return {entry["key"]: entry["value"] for entry in entries}
+
+    def upstream_asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The asset events that started an asset-triggered DAG run."""
+        return list(self.get(f"/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/upstreamAssetEvents")["asset_events"])
