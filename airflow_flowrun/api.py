@@ -186,8 +186,9 @@ def no_answer(error: BaseException, *, method: str, url: str) -> FlowServiceErro
     return FlowServiceError(f"no answer ({reason})", method=method, url=url)
 
 
-#: Adobe codes of a refused org (gateway ``400003``: header missing; Flow Service: token not valid for the org).
-ORG_CODES = frozenset({"400003", "FLOW-2000-401", "FLOW-2001-401"})
+#: Adobe codes of a refused org (gateway ``400003``: header missing, ``403025``: the credential may not call
+#: that org; Flow Service: token not valid for the org).
+ORG_CODES = frozenset({"400003", "403025", "FLOW-2000-401", "FLOW-2001-401"})
 #: Flow Service codes of a refused sandbox (header missing, sandbox not found).
 SANDBOX_CODES = frozenset({"FLOW-2105-400", "FLOW-2100-404"})
 #: Gateway codes of refused credentials (no token, token not valid, API key missing or wrong).

@@ -16,10 +16,19 @@ from starlette.types import Receive, Scope, Send
 
 from airflow_flowrun.emulator.admin import admin_router
 from airflow_flowrun.emulator.errors import ApiError, flow_error, ims_error, with_request_id
+from airflow_flowrun.emulator.gateway import Caller
 from airflow_flowrun.emulator.listing import ListQuery
-from airflow_flowrun.emulator.middleware import REQUEST_ID_KEY, SANDBOX_KEY, SERVER_SEND_KEY, EmulatorMiddleware
-from airflow_flowrun.emulator.seeds import FLOW_SERVICE_PREFIX, IMS_TOKEN_PATH, SANDBOX
+from airflow_flowrun.emulator.middleware import CALLER_KEY, REQUEST_ID_KEY, SERVER_SEND_KEY, EmulatorMiddleware
+from airflow_flowrun.emulator.seeds import FLOW_SERVICE_PREFIX, IMS_TOKEN_PATH
 from airflow_flowrun.emulator.state import EmulatorState
+
+#: Adobe's answer to a POST without a JSON ``Content-Type`` (Platform troubleshooting guide, verbatim).
+CONTENT_TYPE_ERROR = {
+    "type": "/placeholder/type/uri",
+    "status": 400,
+    "title": "BadRequestError",
+    "detail": "A valid content-type must be specified",
+}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -71,7 +80,9 @@ def _ims_router(state: EmulatorState) -> APIRouter:
             raise ims_error(401, "invalid_client", "invalid client_id parameter")
         if fields.get("client_secret") != settings.client_secret:
             raise ims_error(401, "invalid_client", "invalid client_secret parameter")
-        token, lifetime = state.issue_token()
+        if not fields.get("scope", "").strip(" ,"):
+            raise ims_error(400, "invalid_scope", "scope parameter is missing")
+        token, lifetime = state.issue_token(fields["client_id"])
         expires_in = int(lifetime) if float(lifetime).is_integer() else lifetime
         return json_response({"access_token": token, "token_type": "bearer", "expires_in": expires_in})
 
@@ -83,12 +94,15 @@ def _flow_service_router(state: EmulatorState) -> APIRouter:
 
     @router.post("/runs")
     async def create_run(request: Request) -> Response:
-        """Create an on-demand flow run (201)."""
+        """Create an on-demand flow run (201); the body must be declared JSON."""
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            raise ApiError(400, CONTENT_TYPE_ERROR)
         try:
             body = json.loads(await request.body())
         except ValueError as error:
             raise flow_error("1384", 400, "The request body is not valid JSON.") from error
-        run = state.create_run(body, request.scope.get(SANDBOX_KEY, SANDBOX))
+        caller: Caller = request.scope[CALLER_KEY]
+        run = state.create_run(body, caller.sandbox, caller.client_id)
         shape = state.settings.create_run_response_shape
         reference = {"id": run["id"], "etag": run["etag"]}
         answer = {"items": [reference]} if shape == "items" else reference if shape == "bare" else run
@@ -107,7 +121,8 @@ def _flow_service_router(state: EmulatorState) -> APIRouter:
     @router.post("/runs/{run_id}/action")
     async def run_action(run_id: str, request: Request) -> Response:
         """``op=re-trigger`` (or ``RE_TRIGGER``): re-run a failed run over the same window."""
-        return json_response(state.retrigger(run_id, request.query_params.get("op")))
+        caller: Caller = request.scope[CALLER_KEY]
+        return json_response(state.retrigger(run_id, request.query_params.get("op"), caller.client_id))
 
     @router.get("/flows")
     async def list_flows(request: Request) -> Response:

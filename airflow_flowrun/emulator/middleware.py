@@ -34,7 +34,7 @@ from airflow_flowrun.emulator.state import EmulatorState
 #: Scope key holding the server's own ``send`` callable, captured before any middleware wraps it.
 SERVER_SEND_KEY = "emulator.server_send"
 REQUEST_ID_KEY = "emulator.request_id"
-SANDBOX_KEY = "emulator.sandbox"
+CALLER_KEY = "emulator.caller"
 
 
 def fault_error(rule: FaultRule, path: str) -> ApiError:
@@ -183,7 +183,7 @@ class EmulatorMiddleware:
         rejection: ApiError | None = None
         if scope["path"].startswith(FLOW_SERVICE_PREFIX):
             try:
-                scope[SANDBOX_KEY] = check_gateway(headers, self.state)
+                scope[CALLER_KEY] = check_gateway(headers, self.state)
             except ApiError as error:
                 rejection = error
         if rejection is not None:

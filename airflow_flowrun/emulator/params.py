@@ -7,11 +7,13 @@ Checked in this order, first failure wins:
 3. the flow's frequency is not ``once`` → ``FLOW-1386-400``;
 4. the flow is disabled → ``FLOW-1384-400`` (no dedicated public code; the ``flowId`` param names
    a flow that cannot run);
-5. ``params`` missing or not an object, ``windowStartTime``/``windowEndTime`` missing, a time of
-   the wrong type or negative → ``FLOW-1384-400``; a time string that is not an integer →
-   ``FLOW-1340-400``. Times are integers or numeric strings of epoch seconds; ``startTime`` is
-   optional (default: now);
-6. ``windowEndTime <= windowStartTime`` (reversed or empty window) → ``FLOW-1381-400``;
+5. ``params`` missing or not an object, ``startTime``/``windowStartTime``/``windowEndTime``
+   missing (the run spec requires all three), a time of the wrong type or negative →
+   ``FLOW-1384-400``; a time string that is not an integer → ``FLOW-1340-400``. Times are
+   integers or numeric strings of epoch seconds;
+6. ``windowEndTime < windowStartTime`` → ``FLOW-1381-400``. An empty window (``windowEndTime ==
+   windowStartTime``) is accepted, as Adobe documents 1381 for an end before the start only (the
+   provider still refuses empty windows before calling);
 7. delta column: sent to a file flow, malformed (not ``{"name": str}``) or, on a table flow's
    first run, not a column of the source → ``FLOW-1384-400``; missing on a table flow's first run
    → ``FLOW-1383-400``; different from the stored one → ``FLOW-1382-400``.
@@ -127,30 +129,27 @@ def _check_delta_column(flow: FlowDefinition, stored: str | None, sent: Any) -> 
     return name
 
 
-def parse_run_request(
-    flow: FlowDefinition, stored_delta_column: str | None, body: dict[str, Any], now: float
-) -> RunRequest:
+def parse_run_request(flow: FlowDefinition, stored_delta_column: str | None, body: dict[str, Any]) -> RunRequest:
     """Validate the ``params`` of a run request for ``flow``.
 
     :param flow: the flow named by ``flowId`` (already known to accept runs).
     :param stored_delta_column: the delta column stored in the flow, None before its first run.
     :param body: the whole request body.
-    :param now: current epoch seconds, the default ``startTime``.
     """
     params = body.get("params")
     if not isinstance(params, dict):
         raise flow_error("1384", 400, "Missing or invalid run parameter 'params'.")
-    for required in ("windowStartTime", "windowEndTime"):
+    for required in ("startTime", "windowStartTime", "windowEndTime"):
         if required not in params:
             raise flow_error("1384", 400, f"Missing run parameter '{required}'.")
     window_start = parse_epoch_seconds("windowStartTime", params["windowStartTime"])
     window_end = parse_epoch_seconds("windowEndTime", params["windowEndTime"])
-    start_time = parse_epoch_seconds("startTime", params["startTime"]) if "startTime" in params else int(now)
-    if window_end <= window_start:
+    start_time = parse_epoch_seconds("startTime", params["startTime"])
+    if window_end < window_start:
         raise flow_error(
             "1381",
             400,
-            f"windowEndTime {window_end} must be after windowStartTime {window_start}.",
+            f"windowEndTime {window_end} must not be before windowStartTime {window_start}.",
         )
     delta_column = _check_delta_column(flow, stored_delta_column, params.get("deltaColumn"))
     return RunRequest(start_time, window_start, window_end, delta_column, params)

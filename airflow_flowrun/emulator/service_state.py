@@ -48,10 +48,10 @@ class ServiceState:
             return self._settings
 
     # -- tokens -----------------------------------------------------------------------------------
-    def issue_token(self) -> tuple[str, float]:
-        """A new opaque access token and its lifetime in seconds."""
+    def issue_token(self, client_id: str) -> tuple[str, float]:
+        """A new opaque access token for ``client_id`` and its lifetime in seconds."""
         settings = self._settings
-        return self.tokens.issue(settings.token_lifetime, settings.token_prefix), settings.token_lifetime
+        return self.tokens.issue(settings.token_lifetime, client_id, settings.token_prefix), settings.token_lifetime
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued token (the next Flow Service call with one answers 401013)."""

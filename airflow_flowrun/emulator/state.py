@@ -150,10 +150,10 @@ class EmulatorState(ServiceState):
             return {flow_id: self._flow_view(flow_id, now) for flow_id in self._flows}
 
     def get_flow(self, flow_id: str) -> dict[str, Any]:
-        """``GET /flows/{id}``'s flow, or ``FLOW-1101-404``."""
+        """``GET /flows/{id}``'s flow, or ``FLOW-1439-404`` (the code of Adobe's example)."""
         with self._lock:
             if flow_id not in self._flows:
-                raise flow_error("1101", 404, f"Flow {flow_id} not found.")
+                raise flow_error("1439", 404, f"The flow {flow_id} was not found.")
             return self._flow_view(flow_id, self._now())
 
     def get_flow_connection(self, kind: str, connection_id: str) -> dict[str, Any]:
@@ -173,11 +173,12 @@ class EmulatorState(ServiceState):
         return query.page(entries, "flows")
 
     # -- runs -------------------------------------------------------------------------------------
-    def create_run(self, body: Any, sandbox: str) -> dict[str, Any]:
+    def create_run(self, body: Any, sandbox: str, client_id: str) -> dict[str, Any]:
         """Validate a ``POST /runs`` body, create the run and return it as the API shows it.
 
         :param body: the parsed JSON body (see :mod:`.params` for the errors it can raise).
         :param sandbox: the sandbox named by the request.
+        :param client_id: the client whose token made the request (``createdBy``).
         """
         flow_id = require_flow_id(body)
         with self._lock:
@@ -187,7 +188,7 @@ class EmulatorState(ServiceState):
             definition = record.definition
             check_flow_accepts_runs(definition)
             now = self._now()
-            request = parse_run_request(definition, record.delta_column, body, now)
+            request = parse_run_request(definition, record.delta_column, body)
             if request.delta_column is not None and record.delta_column is None:
                 record.store_delta_column(request.delta_column, now)
             params: dict[str, Any] = {
@@ -205,6 +206,7 @@ class EmulatorState(ServiceState):
                 outcome=record.next_outcome(),
                 duration=self._duration(record),
                 sandbox=sandbox,
+                created_by=client_id,
                 visible_at=now + self._settings.visibility_delay,
             )
             self._runs.add(run)
@@ -283,8 +285,11 @@ class EmulatorState(ServiceState):
                 return query.page(entries, "runs", lambda seq: run_view(runs[seq], now))
             return query.page([(seq, run_view(run, now)) for seq, run in runs.items()], "runs")
 
-    def retrigger(self, run_id: str, op: str | None) -> dict[str, str]:
-        """Re-run a failed run over the same window; returns ``{"id", "etag"}``."""
+    def retrigger(self, run_id: str, op: str | None, client_id: str) -> dict[str, str]:
+        """Re-run a failed run over the same window; returns ``{"id", "etag"}``.
+
+        :param client_id: the client asking; a ``new-run`` re-trigger's run records it.
+        """
         if op is None or op.replace("_", "-").lower() not in _RETRIGGER_OPS:
             raise flow_error("1384", 400, f"Invalid action op {op!r}: supported: re-trigger (RE_TRIGGER).")
         with self._lock:
@@ -299,6 +304,7 @@ class EmulatorState(ServiceState):
                     run, run_id=str(uuid.uuid4()), seq=self._runs.next_seq(), created_at=now, started_at=now,
                     duration=self._duration(record), outcome=record.next_outcome(), attempt=1, triggered_at=now,
                     visible_at=now + self._settings.visibility_delay, batch_id=new_batch_id(), previous=None,
+                    created_by=client_id,
                 )  # fmt: skip
                 self._runs.add(run)
             else:

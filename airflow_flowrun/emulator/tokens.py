@@ -1,4 +1,5 @@
-"""Access tokens issued by the emulated IMS: opaque, random, valid for a configured lifetime."""
+"""Access tokens issued by the emulated IMS: opaque, random, valid for a configured lifetime, each
+remembering the client id it was issued to (runs record it as ``createdBy``/``createdClient``)."""
 
 from __future__ import annotations
 
@@ -13,29 +14,34 @@ _SWEEP_AT = 10_000
 
 
 class TokenStore:
-    """Issued tokens and their expiry times (thread-safe)."""
+    """Issued tokens with their expiry times and client ids (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._expiry: dict[str, float] = {}
+        self._issued: dict[str, tuple[float, str]] = {}
 
-    def issue(self, lifetime: float, prefix: str = TOKEN_PREFIX) -> str:
-        """A new token valid for ``lifetime`` seconds: ``prefix`` and 64 random URL-safe characters."""
+    def issue(self, lifetime: float, client_id: str, prefix: str = TOKEN_PREFIX) -> str:
+        """A new token for ``client_id``, valid for ``lifetime`` seconds: ``prefix`` and 64 random
+        URL-safe characters."""
         token = prefix + secrets.token_urlsafe(48)
         now = time.time()
         with self._lock:
-            if len(self._expiry) >= _SWEEP_AT:
-                self._expiry = {known: expiry for known, expiry in self._expiry.items() if expiry > now}
-            self._expiry[token] = now + lifetime
+            if len(self._issued) >= _SWEEP_AT:
+                self._issued = {known: issued for known, issued in self._issued.items() if issued[0] > now}
+            self._issued[token] = (now + lifetime, client_id)
         return token
+
+    def client_of(self, token: str) -> str | None:
+        """The client id ``token`` was issued to, or None when it is unknown or expired."""
+        with self._lock:
+            issued = self._issued.get(token)
+        return issued[1] if issued is not None and time.time() < issued[0] else None
 
     def valid(self, token: str) -> bool:
         """Whether ``token`` was issued here and has not expired."""
-        with self._lock:
-            expiry = self._expiry.get(token)
-        return expiry is not None and time.time() < expiry
+        return self.client_of(token) is not None
 
     def clear(self) -> None:
         """Forget every token."""
         with self._lock:
-            self._expiry.clear()
+            self._issued.clear()

@@ -57,7 +57,9 @@ class FlowServiceClient:
         return self.session.request(method, url, headers=headers, timeout=10, **kwargs)
 
     def create_run(self, flow_id: str, window: tuple[int, int] = WINDOW, **params: Any) -> requests.Response:
-        body_params = {"windowStartTime": window[0], "windowEndTime": window[1], **params}
+        """``POST /runs`` as Adobe's run spec has it: ``startTime`` (default now) and the window."""
+        body_params = {"startTime": int(time.time()), "windowStartTime": window[0], "windowEndTime": window[1]}
+        body_params |= params
         return self.request("POST", "/runs", json={"flowId": flow_id, "params": body_params})
 
     def run_id(self, flow_id: str, window: tuple[int, int] = WINDOW, **params: Any) -> str:

@@ -122,6 +122,7 @@ def test_cli_applies_config_file_and_fault_flags(start_cli, tmp_path):
             "grant_type": "client_credentials",
             "client_id": cli.connection["login"],
             "client_secret": cli.connection["password"],
+            "scope": "openid,AdobeID",
         },
         timeout=10,
     )
@@ -129,7 +130,7 @@ def test_cli_applies_config_file_and_fault_flags(start_cli, tmp_path):
     assert token_answer.json()["access_token"].startswith("cfg-")
     headers = _headers(cli, token_answer.json()["access_token"])
     runs_url = f"{cli.url}/data/foundation/flowservice/runs"
-    body = {"flowId": FILE_FLOW_ID, "params": {"windowStartTime": 0, "windowEndTime": 900}}
+    body = {"flowId": FILE_FLOW_ID, "params": {"startTime": 0, "windowStartTime": 0, "windowEndTime": 900}}
 
     assert requests.get(f"{cli.url}/data/foundation/flowservice/flows", headers=headers, timeout=10).status_code == 429
     assert requests.post(runs_url, json=body, headers=headers, timeout=10).status_code == 503

@@ -6,6 +6,7 @@ import pytest
 from adobe_tutorial import TUTORIAL_FILE_BODY, TUTORIAL_TABLE_BODY
 
 from airflow_flowrun.emulator import (
+    CLIENT_ID,
     DISABLED_FLOW_ID,
     FAILING_FLOW_ID,
     FILE_FLOW_ID,
@@ -89,10 +90,10 @@ def test_first_table_run_stores_delta_column_and_later_runs_may_omit_it(client):
     assert flow["transformations"][0]["params"]["deltaColumn"] == {"name": "updated_at"}
 
 
-def test_default_start_time_is_now(client):
-    run = client.get_run(client.run_id(FILE_FLOW_ID))
+def test_start_time_in_the_past_starts_the_run_at_once(client):
+    run = client.get_run(client.run_id(FILE_FLOW_ID, startTime=1_600_000_000))
 
-    assert abs(run["params"]["startTime"] * 1000 - run["createdAt"]) < 2000
+    assert run["params"]["startTime"] == 1_600_000_000
     assert client.status(run) == "inProgress"
 
 
@@ -100,7 +101,6 @@ def test_default_start_time_is_now(client):
     ("flow_id", "window", "params", "code", "words"),
     [
         (FILE_FLOW_ID, (200, 100), {}, "FLOW-1381-400", "windowEndTime"),
-        (FILE_FLOW_ID, (100, 100), {}, "FLOW-1381-400", "windowEndTime"),
         (TABLE_FLOW_ID, WINDOW, {}, "FLOW-1383-400", "deltaColumn"),
         (FAILING_FLOW_ID, WINDOW, {"deltaColumn": {"name": "id"}}, "FLOW-1382-400", "updated_at"),
         (RECURRING_FLOW_ID, WINDOW, {"deltaColumn": {"name": "id"}}, "FLOW-1386-400", "day"),
@@ -116,7 +116,6 @@ def test_default_start_time_is_now(client):
     ],
     ids=[
         "reversed-window",
-        "empty-window",
         "first-table-run-without-delta",
         "delta-differs-from-stored",
         "recurring-flow",
@@ -142,12 +141,13 @@ def test_invalid_run_requests_answer_documented_codes(client, flow_id, window, p
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ({"params": {"windowStartTime": 1, "windowEndTime": 2}}, "flowId"),
+        ({"params": {"startTime": 0, "windowStartTime": 1, "windowEndTime": 2}}, "flowId"),
         ({"flowId": FILE_FLOW_ID}, "params"),
-        ({"flowId": FILE_FLOW_ID, "params": {"windowStartTime": 1}}, "windowEndTime"),
+        ({"flowId": FILE_FLOW_ID, "params": {"startTime": 0, "windowStartTime": 1}}, "windowEndTime"),
+        ({"flowId": FILE_FLOW_ID, "params": {"windowStartTime": 1, "windowEndTime": 2}}, "startTime"),
         ([FILE_FLOW_ID], "JSON object"),
     ],
-    ids=["no-flow-id", "no-params", "no-window-end", "not-an-object"],
+    ids=["no-flow-id", "no-params", "no-window-end", "no-start-time", "not-an-object"],
 )
 def test_missing_run_params_answer_1384(client, body, words):
     answer = client.request("POST", "/runs", json=body)
@@ -158,10 +158,50 @@ def test_missing_run_params_answer_1384(client, body, words):
 
 def test_body_that_is_not_json_answers_1384(client):
     answer = client.request(
-        "POST", "/runs", data="flowId=x", headers={**client.headers(), "Content-Type": "text/plain"}
+        "POST", "/runs", data="flowId=x", headers={**client.headers(), "Content-Type": "application/json"}
     )
 
     assert client.error_code(answer) == "FLOW-1384-400"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_post_runs_without_a_json_content_type_is_refused(emu, client, content_type):
+    headers = client.headers(**{"Content-Type": content_type})
+
+    answer = client.request("POST", "/runs", data=TUTORIAL_FILE_BODY, headers=headers)
+
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == "A valid content-type must be specified"
+    assert answer.json()["title"] == "BadRequestError"
+    assert emu.runs() == []
+
+
+def test_json_content_type_with_a_charset_is_accepted(client):
+    headers = client.headers(**{"Content-Type": "application/json; charset=utf-8"})
+
+    assert client.request("POST", "/runs", data=TUTORIAL_FILE_BODY, headers=headers).status_code == 201
+
+
+def test_empty_window_is_accepted_as_adobe_documents_1381_for_end_before_start_only(client):
+    run = client.get_run(client.run_id(FILE_FLOW_ID, (1_700_000_000, 1_700_000_000)))
+
+    assert (run["params"]["windowStartTime"], run["params"]["windowEndTime"]) == (1_700_000_000, 1_700_000_000)
+
+
+def test_runs_record_the_client_whose_token_made_them(emu, client):
+    default_client = client.get_run(client.run_id(FILE_FLOW_ID))
+    emu.update_settings(client_id="team-client")
+    team = type(client)(emu.url)
+    team_token = team.fetch_token(client_id="team-client").json()["access_token"]
+    headers = client.headers(Authorization=f"Bearer {team_token}", **{"x-api-key": "team-client"})
+    body = {"flowId": FILE_FLOW_ID, "params": {"startTime": 0, "windowStartTime": 0, "windowEndTime": 900}}
+
+    created = client.request("POST", "/runs", json=body, headers=headers)
+
+    team_run = client.request("GET", f"/runs/{created.json()['items'][0]['id']}", headers=headers).json()["items"][0]
+    assert (default_client["createdClient"], default_client["createdBy"]) == (CLIENT_ID, f"{CLIENT_ID}@AdobeID")
+    assert (team_run["createdClient"], team_run["createdBy"]) == ("team-client", "team-client@AdobeID")
+    team.session.close()
 
 
 def test_rejected_first_run_does_not_store_delta_column(client):

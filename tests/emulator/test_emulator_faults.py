@@ -68,7 +68,10 @@ def test_drop_fault_is_a_connection_error_for_aiohttp(emu, client):
     """aiohttp retries an idempotent request once on a dropped connection, so drop POST /runs."""
     emu.inject("drop", method="POST", nth=[1])
     headers = client.headers()
-    body = {"flowId": FILE_FLOW_ID, "params": {"windowStartTime": WINDOW[0], "windowEndTime": WINDOW[1]}}
+    body = {
+        "flowId": FILE_FLOW_ID,
+        "params": {"startTime": 0, "windowStartTime": WINDOW[0], "windowEndTime": WINDOW[1]},
+    }
 
     async def post_twice() -> tuple[str, int]:
         async with aiohttp.ClientSession() as session:
@@ -145,7 +148,10 @@ def test_commit_then_delay_stores_the_run_before_its_answer_arrives(emu, client)
 
 def test_commit_then_delay_survives_a_client_that_gave_up(emu, client):
     emu.inject("commit_then_delay", delay=0.5, nth=[1])
-    body = {"flowId": FILE_FLOW_ID, "params": {"windowStartTime": WINDOW[0], "windowEndTime": WINDOW[1]}}
+    body = {
+        "flowId": FILE_FLOW_ID,
+        "params": {"startTime": 0, "windowStartTime": WINDOW[0], "windowEndTime": WINDOW[1]},
+    }
 
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.post(

@@ -16,7 +16,7 @@ from airflow_flowrun.emulator import TABLE_FLOW_ID
         ({"x-api-key": None}, 403, "403000"),
         ({"x-api-key": "another-client"}, 403, "403003"),
         ({"x-gw-ims-org-id": None}, 400, "400003"),
-        ({"x-gw-ims-org-id": "SOMEONEELSE@AdobeOrg"}, 401, "FLOW-2000-401"),
+        ({"x-gw-ims-org-id": "SOMEONEELSE@AdobeOrg"}, 403, "403025"),
         ({"x-sandbox-name": None}, 400, "FLOW-2105-400"),
         ({"x-sandbox-name": "staging"}, 404, "FLOW-2100-404"),
     ],
@@ -79,7 +79,7 @@ def test_dev_sandbox_is_known_and_recorded_on_runs(client):
         headers=headers,
         json={
             "flowId": TABLE_FLOW_ID,
-            "params": {"windowStartTime": 1, "windowEndTime": 2, "deltaColumn": {"name": "id"}},
+            "params": {"startTime": 0, "windowStartTime": 1, "windowEndTime": 2, "deltaColumn": {"name": "id"}},
         },
     )
 

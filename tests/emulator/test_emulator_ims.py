@@ -48,6 +48,19 @@ def test_missing_or_other_grant_type_answers_400(client, grant_type, error):
     assert answer.json()["error_description"]
 
 
+@pytest.mark.parametrize("scope", [None, "", " , "])
+def test_token_request_without_scope_answers_400_invalid_scope(emu, client, scope):
+    form = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    if scope is not None:
+        form["scope"] = scope
+
+    answer = client.session.post(f"{client.base_url}/ims/token/v3", data=form)
+
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_scope"
+    assert "scope" in answer.json()["error_description"]
+
+
 def test_token_request_without_client_id_answers_400(client):
     answer = client.session.post(
         f"{client.base_url}/ims/token/v3", data={"grant_type": "client_credentials", "client_secret": "x"}
@@ -112,6 +125,7 @@ def test_credentials_and_token_prefix_are_configurable():
 
         def fetch_token(client_id, client_secret):
             form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+            form["scope"] = "openid,AdobeID"
             return session.post(f"{emu.url}/ims/token/v3", data=form, timeout=10)
 
         assert fetch_token(CLIENT_ID, CLIENT_SECRET).status_code == 401

@@ -186,6 +186,14 @@ def test_unknown_run_answers_1101_404(client):
     assert client.error_code(answer) == "FLOW-1101-404"
 
 
+def test_unknown_flow_answers_1439_404_as_in_adobes_example(client):
+    answer = client.request("GET", "/flows/6f0c2a5e-0000-4000-8000-000000000000")
+
+    assert answer.status_code == 404
+    assert client.error_code(answer) == "FLOW-1439-404"
+    assert "6f0c2a5e-0000-4000-8000-000000000000" in answer.json()["errorMessage"]
+
+
 def test_flow_shows_last_run_details(client):
     run_id = client.run_id(FILE_FLOW_ID)
     client.wait_for_status(run_id, {"success"})

@@ -190,9 +190,8 @@ CASES: dict[str, BadInput] = {
     "org_id_of_another_org": BadInput(
         TABLE,
         {},
-        ("FLOW-2000-401", "OTHER0000000000000000000@AdobeOrg"),
-        refused_with=401,
-        repeats=(2, 2),
+        ("403025", "Profile is not valid"),
+        refused_with=403,
         conn={"extra": {"org_id": "OTHER0000000000000000000@AdobeOrg"}},
     ),
     "recurring_flow": BadInput(TABLE, {"flow_id": RECURRING_FLOW_ID}, ("FLOW-1386-400", "'day'"), refused_with=400),
