@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -21,6 +22,7 @@ from airflow_flowrun.exceptions import (
 )
 from airflow_flowrun.status import RunStatus
 from airflow_flowrun.summary import format_summary, has_row_errors
+from airflow_flowrun.validation import validate_positive
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -29,6 +31,13 @@ if TYPE_CHECKING:
 VISIBILITY_GRACE = 60.0
 
 TRIGGER_EVENT_STATUSES = ("success", "failed", "timeout", "error")
+#: The longest wait for a run unless the caller says otherwise.
+DEFAULT_TIMEOUT = timedelta(hours=6)
+
+
+def wait_seconds(param: str, value: float | timedelta) -> float:
+    """A duration of a wait given as seconds or ``timedelta``, checked positive (naming ``param``)."""
+    return validate_positive(param, value.total_seconds() if isinstance(value, timedelta) else value)
 
 
 def timeout_message(run_id: str, last_status: str | None, ui_url: str) -> str:
@@ -66,7 +75,6 @@ def wait_for_run(
     summarize: Callable[[dict[str, Any]], dict[str, Any]],
     *,
     run_id: str,
-    ui_url: str,
     poll_interval: float,
     timeout: float,
     created_at: float | None,
@@ -75,18 +83,21 @@ def wait_for_run(
 ) -> dict[str, Any]:
     """Poll a run in this process until it is terminal; return its summary.
 
-    The deadline is checked before each status read, as the trigger does.
+    The one wait loop of the worker side (:meth:`AdobeFlowServiceHook.wait_for_run
+    <airflow_flowrun.hooks.flow_service.AdobeFlowServiceHook.wait_for_run>` runs it). The deadline
+    is checked before each status read, as the trigger does.
 
     :param stale_failure: after a re-trigger, the failed attempt it replaced (see :func:`is_stale_failure`)
 
-    :raises FlowRunTimeoutError: when ``timeout`` seconds pass first
+    :raises FlowRunTimeoutError: when ``timeout`` seconds pass first; its text links the run's page
+        as the last summary read names it
     """
     started = time.monotonic()
-    last_status: str | None = None
+    last: dict[str, Any] = {}
     while True:
         waited = time.monotonic() - started
         if waited >= timeout:
-            raise FlowRunTimeoutError(timeout_message(run_id, last_status, ui_url))
+            raise FlowRunTimeoutError(timeout_message(run_id, last.get("status"), last.get("ui_url") or "the AEP UI"))
         try:
             run = read_run()
         except FlowServiceError as err:
@@ -94,22 +105,25 @@ def wait_for_run(
                 raise
             log.info("Flow run %s is not visible yet; waiting", run_id)
         else:
-            summary = summarize(run)
-            last_status = summary["status"]
+            last = summary = summarize(run)
             if is_stale_failure(summary, stale_failure, created_at):
                 log.info("Flow run %s still shows the failed attempt that was re-triggered; waiting", run_id)
-            elif RunStatus.parse(last_status).is_terminal():
+            elif RunStatus.parse(summary["status"]).is_terminal():
                 return summary
-            log.info("Flow run %s is %s; next check in %.0f s", run_id, last_status, poll_interval)
+            log.info("Flow run %s is %s; next check in %.0f s", run_id, summary["status"], poll_interval)
         time.sleep(max(0.0, min(poll_interval, timeout - (time.monotonic() - started))))
+
+
+def raise_if_failed(summary: dict[str, Any]) -> None:
+    """Raise :class:`FlowRunFailedError` when the summarised run ended ``failed``."""
+    if RunStatus.parse(summary["status"]) is RunStatus.FAILED:
+        raise FlowRunFailedError(summary["run_id"], summary["status"], summary["errors"], summary["ui_url"])
 
 
 def judge(summary: dict[str, Any], *, fail_on_row_errors: bool, log: Logger) -> None:
     """Log a finished run's summary, and raise when it failed (or had row errors the caller refuses)."""
     log.info("Flow run %s finished:\n%s", summary["run_id"], format_summary(summary))
-    status = RunStatus.parse(summary["status"])
-    if status is RunStatus.FAILED:
-        raise FlowRunFailedError(summary["run_id"], summary["status"], summary["errors"], summary["ui_url"])
+    raise_if_failed(summary)
     if has_row_errors(summary):
         if fail_on_row_errors:
             raise FlowRunRowErrorsError(

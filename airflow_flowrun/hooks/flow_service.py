@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
-from airflow_flowrun import api, connection_form, coverage
+from airflow_flowrun import api, connection_form, coverage, outcome
 from airflow_flowrun.auth import ImsBearerAuth, parse_token_answer
 from airflow_flowrun.connection import DEFAULT_CONN_ID, AepConnectionSettings
 from airflow_flowrun.endpoints import FlowEndpoints, read_flow_endpoints
@@ -17,6 +19,8 @@ from airflow_flowrun.exceptions import FlowServiceError, InvalidParameterError
 from airflow_flowrun.hooks.probe import probe_connection
 from airflow_flowrun.paging import Pages
 from airflow_flowrun.retry import PossiblyCommittedError, RetryPolicy, is_retryable, may_have_committed
+from airflow_flowrun.status import RunStatus
+from airflow_flowrun.summary import build_summary
 from airflow_flowrun.validation import to_epoch_seconds
 
 #: After a POST /runs whose answer was lost, look this long for the run it may have created.
@@ -188,6 +192,63 @@ class AdobeFlowServiceHook(HttpHook):
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run object of ``run_id``."""
         return api.first_item(self.call("GET", api.run_path(run_id)), f"GET /runs/{run_id}")
+
+    def wait_for_run(
+        self,
+        run_id: str,
+        *,
+        poll_interval: float | timedelta = 30.0,
+        timeout: float | timedelta = outcome.DEFAULT_TIMEOUT,
+        raise_on_failure: bool = True,
+        created_at: float | None = None,
+        stale_failure: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Wait in this process until run ``run_id`` ends; its run summary (the ``flow_run`` XCom's shape).
+
+        For a run started elsewhere (a ``@task`` of your own, the AEP UI); the operators' worker-side
+        wait is this one too. It holds a worker slot while it waits: the deferrable operators and
+        sensor wait in the triggerer instead.
+
+        :param poll_interval: seconds (or ``timedelta``) between status reads
+        :param timeout: longest wait, seconds or ``timedelta`` (default 6 hours)
+        :param raise_on_failure: raise when the run ends ``failed`` (default); False returns its summary
+        :param created_at: epoch seconds when the caller created (or re-triggered) the run: a 404
+            within :data:`~airflow_flowrun.outcome.VISIBILITY_GRACE` of it means "not visible yet"
+        :param stale_failure: after a re-trigger, ``{"completed_at"}`` of the failed attempt it
+            replaced, whose status is not this wait's outcome (see :func:`.outcome.is_stale_failure`)
+        :raises InvalidParameterError: a bad ``run_id``, ``poll_interval`` or ``timeout``, before any HTTP call
+        :raises FlowRunTimeoutError: ``timeout`` passed first (Flow Service cannot cancel the run)
+        :raises FlowRunFailedError: the run ended ``failed`` and ``raise_on_failure`` is True
+        """
+        run_id = api.validate_uuid("run_id", run_id)
+        poll = outcome.wait_seconds("poll_interval", poll_interval)
+        limit = outcome.wait_seconds("timeout", timeout)
+        settings = self.settings
+        summary = outcome.wait_for_run(
+            lambda: self.get_run(run_id),
+            partial(build_summary, ui_org=settings.ui_org, sandbox_name=settings.sandbox_name),
+            run_id=run_id, poll_interval=poll, timeout=limit, created_at=created_at, log=self.log,
+            stale_failure=stale_failure,
+        )  # fmt: skip
+        if raise_on_failure:
+            outcome.raise_if_failed(summary)
+        return summary
+
+    def get_latest_run(self, flow_id: str, status: str | None = None) -> dict[str, Any] | None:
+        """The newest run of ``flow_id`` (by ``createdAt``), as :meth:`get_run` returns it; None when there is none.
+
+        Runs are listed newest first and paging stops at the first match: one call in the common case.
+
+        :param status: only a run with this status: ``scheduled``, ``inProgress``, ``success`` or
+            ``failed`` (any case)
+        :raises InvalidParameterError: a bad ``flow_id`` or ``status``, before any HTTP call
+        """
+        flow_id = api.validate_uuid("flow_id", flow_id)
+        wanted = None if status is None else RunStatus.parse(status)
+        if wanted is RunStatus.UNKNOWN:
+            known = ", ".join(repr(s.value) for s in RunStatus if s is not RunStatus.UNKNOWN)
+            raise InvalidParameterError("status", status, f"is not a run status; give one of {known} or None")
+        return next((run for run in self.list_runs(flow_id) if wanted is None or RunStatus.of_run(run) is wanted), None)
 
     def get_runs(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Several runs in one call (at most 100); runs Flow Service does not return are absent."""

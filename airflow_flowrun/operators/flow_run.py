@@ -17,10 +17,10 @@ from airflow_flowrun.connection import DEFAULT_CONN_ID
 from airflow_flowrun.exceptions import InvalidParameterError
 from airflow_flowrun.links import FLOW_RUN_LINKS, publish_links
 from airflow_flowrun.openlineage import IngestionLineage, KnownRun
-from airflow_flowrun.outcome import judge, validate_trigger_event, wait_for_run
+from airflow_flowrun.outcome import DEFAULT_TIMEOUT, judge, validate_trigger_event, wait_seconds
 from airflow_flowrun.submission import RunSubmitter, mark_finished
 from airflow_flowrun.summary import build_summary
-from airflow_flowrun.validation import resolve_window, validate_positive, validate_uuid
+from airflow_flowrun.validation import resolve_window, validate_uuid
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -28,13 +28,7 @@ if TYPE_CHECKING:
     from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
     from airflow_flowrun.openlineage import OperatorLineage
 
-DEFAULT_TIMEOUT = timedelta(hours=6)
 SUMMARY_XCOM_KEY = "flow_run"
-
-
-def seconds(param: str, value: float | timedelta) -> float:
-    """A duration given as seconds or ``timedelta``, checked positive."""
-    return validate_positive(param, value.total_seconds() if isinstance(value, timedelta) else value)
 
 
 class _AdobeFlowRunOperator(BaseOperator):
@@ -93,8 +87,8 @@ class _AdobeFlowRunOperator(BaseOperator):
         self.aep_conn_id = aep_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = validate_positive("poll_interval", poll_interval)
-        self.timeout = seconds("timeout", timeout)
+        self.poll_interval = wait_seconds("poll_interval", poll_interval)
+        self.timeout = wait_seconds("timeout", timeout)
         self.fail_on_row_errors = fail_on_row_errors
         self.retrigger_failed_run = retrigger_failed_run
         self._run_id: str | None = None
@@ -159,17 +153,10 @@ class _AdobeFlowRunOperator(BaseOperator):
                 kwargs={"run_id": run_id},
                 timeout=timedelta(seconds=self.timeout + 10 * self.poll_interval + 60),
             )
-        summary = wait_for_run(
-            lambda: self.hook.get_run(run_id),
-            self._summarize,
-            run_id=run_id,
-            ui_url=ui_url,
-            poll_interval=self.poll_interval,
-            timeout=self.timeout,
-            created_at=submission.created_at,
-            log=self.log,
-            stale_failure=submission.stale_failure,
-        )
+        summary = self.hook.wait_for_run(
+            run_id, poll_interval=self.poll_interval, timeout=self.timeout, raise_on_failure=False,
+            created_at=submission.created_at, stale_failure=submission.stale_failure,
+        )  # fmt: skip
         return self._finish(context, summary)
 
     def on_kill(self) -> None:
