@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -235,3 +236,28 @@ def test_coverage_range_errors_name_the_parameter(emu, start, end, words):
 def test_coverage_of_unknown_flow_raises_key_error(emu):
     with pytest.raises(KeyError, match="no-such-flow"):
         emu.window_coverage("no-such-flow", 0, 10)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_emulator_coverage_agrees_with_the_providers_rules_on_random_flows(emu, client, seed):
+    """The provider's ``airflow_flowrun.coverage`` reads the runs as ``GET /runs`` lists them; the
+    emulator reads its own records: two implementations of one set of rules must agree."""
+    from airflow_flowrun.coverage import window_coverage as provider_coverage
+
+    rng = random.Random(seed)
+    flow_id = emu.add_flow(kind="file", frequency="hour")
+    now = time.time()
+    for index in range(rng.randint(1, 10)):
+        start = rng.randrange(-60, 150, 10)
+        outcome = rng.choice(["success", "success", "partial", "failed", "running"])
+        emu.add_run(
+            flow_id,
+            window_start=start,
+            window_end=start + rng.randrange(10, 80, 10),
+            created_at=now - 500 + rng.choice([index, 0]),
+            outcome="success" if outcome == "running" else outcome,
+            duration=600 if outcome == "running" else 0,
+        )
+    listed = client.request("GET", "/runs", params={"property": f"flowId=={flow_id}"}).json()["items"]
+
+    assert emu.window_coverage(flow_id, 0, 100) == provider_coverage(listed, 0, 100)
