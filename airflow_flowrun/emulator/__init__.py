@@ -53,7 +53,8 @@ Seeded flows (``SEEDED_FLOW_IDS``; all ``once`` and enabled unless said)
     ``configure_flow(flow_id, counts={...})`` (or ``add_run(counts=...)``) sets the metrics,
     failed records included, keyed as in Adobe's run metrics (``inputRecordCount``,
     ``outputRecordCount``, ``failedRecordCount``, ``inputFileCount``, ``outputFileCount``,
-    ``failedFileCount``, ``inputBytes``, ``outputBytes``).
+    ``failedFileCount``, ``inputBytes``, ``outputBytes``) or as in the run summary
+    (``input_records``, ``output_records``, ``failed_records``, ...).
 
 Run lifecycle
     ``scheduled`` until ``startTime``, ``inProgress`` for the flow's duration (default

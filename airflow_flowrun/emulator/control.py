@@ -46,8 +46,9 @@ class EmulatorControl:
         :param fail_first: its first N run executions fail (re-triggers count).
         :param counts: metrics its next runs report once finished instead of the deterministic
             ones, keyed as in Adobe's run metrics (:data:`~.source.COUNT_KEYS`, e.g.
-            ``{"inputRecordCount": 10, "outputRecordCount": 8, "failedRecordCount": 2}``); keys
-            left out keep their deterministic value; ``{}`` removes every override.
+            ``{"inputRecordCount": 10, "outputRecordCount": 8, "failedRecordCount": 2}``) or as
+            in the run summary (``{"output_records": 8, "failed_records": 2}``); keys left out
+            keep their deterministic value; ``{}`` removes every override.
         """
         return self.state.configure_flow(
             flow_id, duration=duration, outcome=outcome, fail_first=fail_first, counts=counts

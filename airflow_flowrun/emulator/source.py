@@ -33,6 +33,12 @@ COUNT_KEYS: tuple[str, ...] = (
     "inputFileCount", "outputFileCount", "failedFileCount",
     "inputBytes", "outputBytes",
 )  # fmt: skip
+#: ``counts=`` also takes the run summary's names (the ``flow_run`` XCom) for the same metrics.
+SUMMARY_COUNT_NAMES: dict[str, str] = {
+    "input_records": "inputRecordCount", "output_records": "outputRecordCount", "failed_records": "failedRecordCount",
+    "input_files": "inputFileCount", "output_files": "outputFileCount", "failed_files": "failedFileCount",
+    "input_bytes": "inputBytes", "output_bytes": "outputBytes",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -135,16 +141,22 @@ def run_counts(kind: str, totals: SourceTotals, outcome: str) -> dict[str, int]:
 def check_counts(counts: Any) -> dict[str, int]:
     """Validate metric overrides (``counts=`` of ``add_run`` and ``configure_flow``).
 
-    :param counts: a mapping of some :data:`COUNT_KEYS` to integers >= 0.
-    :return: a plain copy.
+    :param counts: a mapping of metrics to integers >= 0, named as in Adobe's run metrics
+        (:data:`COUNT_KEYS`) or as in the run summary (:data:`SUMMARY_COUNT_NAMES`).
+    :return: a copy keyed by Adobe's names.
     :raises ValueError: naming ``counts`` and the offending key or value.
     """
     if not isinstance(counts, Mapping):
         raise ValueError(f"counts must be a mapping of {list(COUNT_KEYS)} to integers, got {counts!r}")
-    unknown = sorted(set(counts) - set(COUNT_KEYS))
+    unknown = sorted(set(counts) - set(COUNT_KEYS) - set(SUMMARY_COUNT_NAMES))
     if unknown:
-        raise ValueError(f"counts has unknown metrics {unknown}; known: {list(COUNT_KEYS)}")
-    for key, value in counts.items():
+        raise ValueError(
+            f"counts has unknown metrics {unknown}; known: {list(COUNT_KEYS)} or {list(SUMMARY_COUNT_NAMES)}"
+        )
+    checked: dict[str, int] = {}
+    named: Mapping[str, Any] = counts
+    for key, value in named.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"counts[{key!r}] must be an integer >= 0, got {value!r}")
-    return dict(counts)
+        checked[SUMMARY_COUNT_NAMES.get(key, key)] = value
+    return checked

@@ -206,3 +206,13 @@ def test_dropped_request_is_answered_without_status_or_headers(emu, client):
     dropped = emu.requests[-1]
     assert (dropped.status, dropped.response_headers, dropped.fault) == (None, None, "drop")
     assert dropped.answered_at is not None
+
+
+def test_counts_also_take_the_run_summarys_names(emu, client):
+    emu.configure_flow(FILE_FLOW_ID, counts={"output_records": 10, "failed_records": 2})
+
+    run = client.wait_for_status(client.run_id(FILE_FLOW_ID), {"success"})
+
+    assert emu.configure_flow(FILE_FLOW_ID)["counts"] == {"outputRecordCount": 10, "failedRecordCount": 2}
+    assert run["metrics"]["recordSummary"]["outputRecordCount"] == 10
+    assert run["metrics"]["recordSummary"]["failedRecordCount"] == 2
