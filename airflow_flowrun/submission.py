@@ -26,6 +26,9 @@ XCom cannot carry a run id across tries (Airflow clears a task's XCom when a new
    until :data:`LISTING_LAG` seconds after the note, however long the listing lags behind. A POST
    that was refused (429, 503, a 4xx) made no run: its note is withdrawn, so the next try does not
    wait for a run that cannot appear.
+7. Only where these rules would create a run does the operator's ``on_existing_window_run`` apply
+   (see :mod:`airflow_flowrun.existing_window_run`): a run another DAG run, another DAG or the UI
+   made for the window may be reused instead (recorded like any run of the task), or fail the task.
 
 Every lookup starts one :data:`~airflow_flowrun.api.CLOCK_SKEW_MS` before the moment it is about,
 as Flow Service's clock and ours may differ.
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_flowrun import api
 from airflow_flowrun.exceptions import FlowServiceError, FlowServiceFatalError
+from airflow_flowrun.existing_window_run import CREATE, existing_window_run
 from airflow_flowrun.status import RunStatus
 from airflow_flowrun.summary import completed_at
 
@@ -57,7 +61,10 @@ LISTING_LAG = 60.0
 
 @dataclass(frozen=True)
 class Submission:
-    """The run a try works with, and how it was obtained (``created``, ``reattached``, ``adopted``, ``retriggered``).
+    """The run a try works with, and how it was obtained.
+
+    ``how`` is ``created``, ``reattached``, ``adopted``, ``retriggered`` or ``reused`` (a run for the
+    window that the task did not make, taken as ``on_existing_window_run="reuse"`` says).
 
     :param created_at: epoch seconds when the run (or its re-trigger) started, if this try knows
     :param stale_failure: after a re-trigger, ``{"completed_at"}`` of the failed attempt it replaced
@@ -107,12 +114,19 @@ class RunSubmitter:
         self.failed_runs: dict[str, dict[str, Any]] = {}
 
     def obtain(
-        self, create: Callable[[frozenset[str]], dict[str, Any]], *, retrigger_failed: bool = False
+        self,
+        create: Callable[[frozenset[str]], dict[str, Any]],
+        *,
+        retrigger_failed: bool = False,
+        on_existing_window_run: str = CREATE,
     ) -> Submission:
-        """The run this try should wait for: re-attached, adopted, re-triggered or newly created.
+        """The run this try should wait for: re-attached, adopted, re-triggered, reused or newly created.
 
         :param create: creates a run; it gets the ids of runs that predate it (see ``earlier_runs``
             of :meth:`~airflow_flowrun.hooks.flow_service.AdobeFlowServiceHook.create_run`)
+        :param on_existing_window_run: where a run would be created, what a run of the window
+            that is not the task's own changes (see :mod:`airflow_flowrun.existing_window_run`)
+        :raises ExistingWindowRunError: ``"fail"`` and such a run exists
         """
         record = self._record() or {}
         self.earlier_runs.update(record.get("run_ids") or ())
@@ -133,6 +147,13 @@ class RunSubmitter:
             failed_run_id = self._failed_run_since(since_ms)
         if retrigger_failed and failed_run_id is not None:
             return self._remember(self._retrigger(failed_run_id))
+        window = (self.window[0], self.window[1])
+        existing = existing_window_run(
+            self.hook, on_existing_window_run, flow_id=self.flow_id, window=window, exclude=self.earlier_runs,
+            log=self.log,
+        )  # fmt: skip
+        if existing is not None:
+            return self._remember(Submission(existing["id"], "reused"))
         self._write({"run_id": None, "submitting_since_ms": int(time.time() * 1000), "finished": False})
         try:
             created = create(frozenset(self.earlier_runs))

@@ -15,6 +15,7 @@ from airflow_flowrun._compat import conf
 from airflow_flowrun.assets import publish_run_assets
 from airflow_flowrun.connection import DEFAULT_CONN_ID
 from airflow_flowrun.exceptions import InvalidParameterError
+from airflow_flowrun.existing_window_run import CREATE, validate_choice
 from airflow_flowrun.links import FLOW_RUN_LINKS, publish_links
 from airflow_flowrun.openlineage import IngestionLineage, KnownRun
 from airflow_flowrun.outcome import DEFAULT_TIMEOUT, judge, validate_trigger_event, wait_seconds
@@ -47,6 +48,18 @@ class _AdobeFlowRunOperator(BaseOperator):
     :param fail_on_row_errors: fail when a ``success`` run reports failed records or errors
     :param retrigger_failed_run: when an earlier try's run failed, re-run it with ``op=re-trigger``
         instead of creating a new run
+    :param on_existing_window_run: what to do when the flow already has a run for exactly this
+        window that this task did not make (another DAG run, another DAG, the AEP UI). ``"create"``
+        (default): create another run, which ingests the window again; fine for profile datasets
+        (records are upserts by identity) or when a run is meant to re-ingest. ``"reuse"``: take the
+        newest active or succeeded run as this task's run (wait for it, return its id, push its
+        summary, emit the assets) and create one only when none exists or all failed; for event
+        datasets, where a second ingestion duplicates rows: a backfill or manual run over windows
+        the schedule already ingested, two DAGs on one flow. ``"fail"``: fail without retries naming
+        that run, when a window must never be ingested twice and a person should decide. A failed
+        run never counts (it ingested nothing reliable); the task's own earlier tries follow the
+        exactly-once rules of :mod:`airflow_flowrun.submission` whatever this says (see
+        :mod:`airflow_flowrun.existing_window_run`).
     :return: the flow run id (XCom ``return_value``, pushed as soon as the run exists); when it
         waits, the run summary is pushed as XCom ``flow_run``. With ``outlets``, each asset event's
         ``extra`` carries the run's essentials, and an ``AssetAlias`` emits one asset per AEP dataset
@@ -72,6 +85,7 @@ class _AdobeFlowRunOperator(BaseOperator):
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         fail_on_row_errors: bool = False,
         retrigger_failed_run: bool = False,
+        on_existing_window_run: str = CREATE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -91,6 +105,7 @@ class _AdobeFlowRunOperator(BaseOperator):
         self.timeout = wait_seconds("timeout", timeout)
         self.fail_on_row_errors = fail_on_row_errors
         self.retrigger_failed_run = retrigger_failed_run
+        self.on_existing_window_run = validate_choice(on_existing_window_run)
         self._run_id: str | None = None
         self._flow_run_summary: dict[str, Any] | None = None  # for OpenLineage, in the process that finished
 
@@ -123,6 +138,7 @@ class _AdobeFlowRunOperator(BaseOperator):
         submission = submitter.obtain(
             lambda earlier_runs: self.hook.create_run(flow_id, earlier_runs=earlier_runs, **create_args),
             retrigger_failed=self.retrigger_failed_run,
+            on_existing_window_run=self.on_existing_window_run,
         )
         run_id = self._run_id = submission.run_id
         ti = context["ti"]

@@ -148,16 +148,18 @@ def test_get_latest_run_is_none_for_a_flow_without_runs(emu):
 
 
 def test_get_latest_run_pages_only_until_the_first_match(emu):
+    emu.update_settings(page_size=2)
     emu.configure_flow(FILE_FLOW_ID, duration=0, fail_first=1)
     failed = create(hour=0)
-    for hour in range(1, 101):  # a full page of newer runs, all succeeded
-        create(hour=hour)
+    newest = [create(hour=hour) for hour in (1, 2, 3)][-1]  # newest first: [3, 2] [1, failed]
     hook = AdobeFlowServiceHook()
 
-    assert hook.get_latest_run(FILE_FLOW_ID, status="success")["params"]["windowStartTime"] == START + 100 * HOUR
+    assert hook.get_latest_run(FILE_FLOW_ID, status="success")["id"] == newest
     assert len(run_listings(emu)) == 1
     assert hook.get_latest_run(FILE_FLOW_ID, status="failed")["id"] == failed
     assert len(run_listings(emu)) == 1 + 2, "the failed run is on the second page"
+    assert hook.get_latest_run(FILE_FLOW_ID, status="inProgress") is None
+    assert len(run_listings(emu)) == 1 + 2 + 2, "no match: every page read"
 
 
 @pytest.mark.parametrize(
