@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from airflow_flowrun.api import CLOCK_SKEW_MS
 from airflow_flowrun.status import RunStatus
 
 
-class RunCursor(BaseModel):
+@dataclass(frozen=True)
+class RunCursor:
     """Where a watcher stands in a flow's runs.
 
     :param watermark_ms: the latest end (epoch ms, Flow Service's clock) of a finished run seen, or
@@ -31,10 +31,8 @@ class RunCursor(BaseModel):
         listing shows finished had ended before the watcher started and are not new
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
     watermark_ms: int
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = field(default_factory=dict)
     baseline: bool = False
 
     @classmethod
@@ -45,14 +43,18 @@ class RunCursor(BaseModel):
     @classmethod
     def parse(cls, stored: Any) -> RunCursor | None:
         """The cursor a store held, or None when it holds something else (another version, a hand edit)."""
-        try:
-            return cls.model_validate(stored)
-        except ValidationError:
+        if not isinstance(stored, dict) or set(stored) != {"watermark_ms", "seen", "baseline"}:
             return None
+        watermark, seen, baseline = stored["watermark_ms"], stored["seen"], stored["baseline"]
+        if not _is_int(watermark) or not isinstance(seen, dict) or not isinstance(baseline, bool):
+            return None
+        if not all(isinstance(run_id, str) and _is_int(end) for run_id, end in seen.items()):
+            return None
+        return cls(watermark_ms=watermark, seen=dict(seen), baseline=baseline)
 
     def to_json(self) -> dict[str, Any]:
         """The cursor as a JSON value for a store."""
-        return self.model_dump()
+        return asdict(self)
 
     @property
     def listed_since_ms(self) -> int:
@@ -89,6 +91,10 @@ class RunCursor(BaseModel):
         if self.baseline:
             return f"its first start at {moment} (runs already finished then do not fire)"
         return f"runs ending after {moment} ({len(self.seen)} ending near it already seen)"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def ended_ms(run: dict[str, Any]) -> int | None:
