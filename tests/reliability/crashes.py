@@ -27,6 +27,7 @@ from unittest.mock import patch
 from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import TriggerEvent
 
+from airflow_flowrun import outcome
 from airflow_flowrun import submission as submission_module
 from airflow_flowrun.operators import flow_run as operators_module
 from airflow_flowrun.sensors.flow_run import AdobeFlowRunSensor
@@ -82,7 +83,7 @@ def simulated_crashes(
     )
     remember = RunSubmitter._remember
     mark_finished = submission_module.mark_finished
-    wait_for_run = operators_module.wait_for_run
+    wait_for_run = outcome.wait_for_run
     trigger_run = AdobeFlowRunTrigger.run
     poke = AdobeFlowRunSensor.poke
 
@@ -132,7 +133,7 @@ def simulated_crashes(
 
     with ExitStack() as stack:
         stack.enter_context(patch.object(RunSubmitter, "_remember", remember_or_die))
-        stack.enter_context(patch.object(operators_module, "wait_for_run", wait_then_die))
+        stack.enter_context(patch.object(outcome, "wait_for_run", wait_then_die))
         stack.enter_context(patch.object(operators_module, "mark_finished", finish_then_die))
         stack.enter_context(patch.object(submission_module, "mark_finished", finish_then_die))
         stack.enter_context(patch.object(AdobeFlowRunTrigger, "run", trigger_run_or_die))
