@@ -96,7 +96,8 @@ class AdobeFlowRunEventTrigger(BaseEventTrigger):
     :param poll_interval: seconds between two listings of the flow's runs
     """
 
-    #: Seconds between firing events and storing the position that covers them (see above).
+    #: Seconds between firing events and storing the position that covers them (see above): longer than
+    #: the triggerer takes to write events to its database (about a second). The next listing waits too.
     cursor_save_delay = 5.0
 
     def __init__(
