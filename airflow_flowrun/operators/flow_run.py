@@ -21,7 +21,8 @@ from airflow_flowrun.openlineage import IngestionLineage, KnownRun
 from airflow_flowrun.outcome import DEFAULT_TIMEOUT, judge, validate_trigger_event, wait_seconds
 from airflow_flowrun.submission import RunSubmitter, mark_finished
 from airflow_flowrun.summary import build_summary
-from airflow_flowrun.validation import resolve_window, validate_uuid
+from airflow_flowrun.task_window import check_window_pair, task_window
+from airflow_flowrun.validation import validate_uuid
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -91,9 +92,7 @@ class _AdobeFlowRunOperator(BaseOperator):
         super().__init__(**kwargs)
         if isinstance(flow_id, str) and "{{" not in flow_id:
             validate_uuid("flow_id", flow_id)
-        if (window_start is None) != (window_end is None):
-            missing = "window_end" if window_end is None else "window_start"
-            raise InvalidParameterError(missing, None, "give both window_start and window_end, or neither")
+        check_window_pair(window_start, window_end)
         self.flow_id = flow_id
         self.window_start = window_start
         self.window_end = window_end
@@ -124,7 +123,7 @@ class _AdobeFlowRunOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         flow_id = validate_uuid("flow_id", self.flow_id)
-        window_start, window_end = self._window(context)
+        window_start, window_end = task_window(context, self.window_start, self.window_end)
         create_args = {
             "window_start": window_start,
             "window_end": window_end,
@@ -225,28 +224,6 @@ class _AdobeFlowRunOperator(BaseOperator):
     def _summarize(self, run: dict[str, Any]) -> dict[str, Any]:
         settings = self.hook.settings
         return build_summary(run, ui_org=settings.ui_org, sandbox_name=settings.sandbox_name)
-
-    def _window(self, context: Context) -> tuple[int, int]:
-        if self.window_start is not None or self.window_end is not None:
-            return resolve_window(self.window_start, self.window_end)
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        if start is None or end is None:
-            raise InvalidParameterError(
-                "window_start/window_end",
-                None,
-                "not given, and this DAG run has no data interval (a run triggered without a logical date has "
-                "none, e.g. from the UI or REST API with logical_date null): pass window_start and window_end "
-                "(they are templated), trigger the run with a logical date, or run the DAG on a schedule",
-            )
-        if start == end:
-            raise InvalidParameterError(
-                "window_start/window_end",
-                None,
-                f"not given, and this DAG run's data interval is empty ({start} to {end}): Airflow 3 cron and "
-                "timedelta schedules have no data interval unless [scheduler] create_cron_data_intervals is True; "
-                "use schedule=CronDataIntervalTimetable(...), or pass window_start and window_end",
-            )
-        return resolve_window(start, end)
 
 
 class AdobeTableFlowRunOperator(_AdobeFlowRunOperator):
