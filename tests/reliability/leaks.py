@@ -60,8 +60,8 @@ def canary_credentials(emulator: Any) -> Iterator[Canary]:
     issue_token = emulator.state.issue_token
     before = emulator.state.settings
 
-    def issue_and_record() -> tuple[str, float]:
-        token, lifetime = issue_token()
+    def issue_and_record(*args: Any, **kwargs: Any) -> tuple[str, float]:
+        token, lifetime = issue_token(*args, **kwargs)
         canary.tokens.append(token)
         return token, lifetime
 

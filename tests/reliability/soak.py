@@ -212,6 +212,10 @@ def build_soak_dag(tasks: list[SoakTask], config: SoakConfig, dag_id: str = SOAK
     return dag
 
 
+#: The fault kinds the soak installs (the token faults are exercised by the emulator's own tests).
+SOAK_FAULT_KINDS = ("status", "drop", "latency", "commit_then_502", "commit_then_delay")
+
+
 def install_faults(emulator: Any, config: SoakConfig) -> None:
     """Every fault kind on Flow Service, failures of IMS, a visibility delay and short-lived tokens."""
     rate = config.fault_rate

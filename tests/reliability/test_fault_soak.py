@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pytest
 from reliability.crashes import BEFORE_PERSIST, MID_WAIT
-
-from airflow_flowrun.emulator.faults import FAULT_KINDS
+from reliability.soak import SOAK_FAULT_KINDS
 
 pytestmark = pytest.mark.xdist_group("fault_soak")
 
@@ -25,7 +24,7 @@ def test_fault_soak_ingests_every_window_exactly_once_with_the_right_outcomes(fa
         print("\nfault soak (tests/reliability/test_fault_soak.py)", *figures, sep="\n")
 
     # the weather really happened
-    assert all(result.faults[kind] > 0 for kind in FAULT_KINDS), result.faults
+    assert all(result.faults[kind] > 0 for kind in SOAK_FAULT_KINDS), result.faults
     assert result.token_requests >= 5, "tokens must have expired and been fetched again"
     assert result.crashes_planned[MID_WAIT] >= 3
     assert result.crashes_planned[BEFORE_PERSIST] >= 3
