@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow import __version__ as AIRFLOW_VERSION
 from airflow.sdk.log import mask_secret
+from packaging.version import Version
+
+#: Airflow 3.3 renders a task's templated trigger kwargs in the triggerer (``start_from_trigger``).
+AIRFLOW_V_3_3_PLUS = Version(Version(AIRFLOW_VERSION).base_version) >= Version("3.3")
 
 try:
     from airflow.sdk import conf

@@ -35,7 +35,15 @@ def task_window(context: Mapping[str, Any], window_start: Any, window_end: Any) 
     check_window_pair(window_start, window_end)
     if window_start is not None:
         return resolve_window(window_start, window_end)
-    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    return interval_window(context.get("data_interval_start"), context.get("data_interval_end"))
+
+
+def interval_window(start: Any, end: Any) -> tuple[int, int]:
+    """A DAG run's data interval as the window, or the error saying why it cannot be one.
+
+    :param start: ``data_interval_start`` (a datetime, or its ISO-8601 text as a trigger renders it); None when absent
+    :param end: ``data_interval_end``, likewise
+    """
     if start is None or end is None:
         raise InvalidParameterError(
             "window_start/window_end",

@@ -73,6 +73,11 @@ class AdobeFlowRunSensor(BaseSensorOperator):
     :param aep_conn_id: the ``aep`` connection (templated)
     :param fail_on_row_errors: fail when a ``success`` run reports failed records or errors
     :param deferrable: wait in the triggerer instead of a worker slot
+    :param start_from_trigger: with ``flow_id`` and ``deferrable``: start in the triggerer, without
+        a worker slot for the first check (the worker only resumes the task to push its XComs). On
+        Airflow 3.3 the window and ids may be templated (the triggerer renders them); before 3.3 only
+        a literal ``flow_id``, window and connection id can start there, else the sensor warns and
+        defers from the worker as usual.
     """
 
     template_fields: Sequence[str] = ("run_id", "flow_id", "window_start", "window_end", "aep_conn_id")
@@ -89,6 +94,7 @@ class AdobeFlowRunSensor(BaseSensorOperator):
         aep_conn_id: str = DEFAULT_CONN_ID,
         fail_on_row_errors: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -110,6 +116,18 @@ class AdobeFlowRunSensor(BaseSensorOperator):
         self.fail_on_row_errors = fail_on_row_errors
         self.deferrable = deferrable
         self._first_poke_at: float | None = None
+        if start_from_trigger:
+            if flow_id is None or not deferrable:
+                raise InvalidParameterError(
+                    "start_from_trigger", True, "needs flow_id (a window to wait for) and deferrable=True"
+                )
+            from airflow_flowrun.triggers.flow_window import start_trigger_args
+
+            self.start_trigger_args = start_trigger_args(
+                flow_id=flow_id, window_start=window_start, window_end=window_end, aep_conn_id=aep_conn_id,
+                poll_interval=self.poke_interval, timeout=self.timeout,
+            )  # fmt: skip
+            self.start_from_trigger = self.start_trigger_args is not None
 
     @cached_property
     def hook(self) -> AdobeFlowServiceHook:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, StartTriggerArgs, TriggerEvent
 
+from airflow_flowrun._compat import AIRFLOW_V_3_3_PLUS
 from airflow_flowrun.connection import DEFAULT_CONN_ID
 from airflow_flowrun.exceptions import FlowServiceError, error_to_event
+from airflow_flowrun.task_window import interval_window
 from airflow_flowrun.triggers.flow_run import _import_poller, _seconds, _without_secret
 from airflow_flowrun.validation import resolve_window, validate_uuid
 from airflow_flowrun.window_wait import judge_window, summarize_all, window_failure
@@ -19,6 +23,11 @@ from airflow_flowrun.window_wait import judge_window, summarize_all, window_fail
 if TYPE_CHECKING:
     from airflow_flowrun.connection import AepConnectionSettings
     from airflow_flowrun.triggers._grid import Subscription
+
+
+#: The data interval as a started-from-trigger window renders it in the triggerer (empty when there is none).
+DATA_INTERVAL_START = "{{ data_interval_start.isoformat() if data_interval_start else '' }}"
+DATA_INTERVAL_END = "{{ data_interval_end.isoformat() if data_interval_end else '' }}"
 
 
 class AdobeFlowWindowTrigger(BaseTrigger):
@@ -35,8 +44,8 @@ class AdobeFlowWindowTrigger(BaseTrigger):
     :class:`~airflow_flowrun.triggers.flow_run.AdobeFlowRunTrigger`).
 
     The window may still be a template when the trigger is built (a sensor started from the
-    triggerer, whose kwargs Airflow renders in the triggerer): it is read when the wait starts, and a
-    window that cannot be read ends the wait with a fatal ``error`` event naming it.
+    triggerer, whose kwargs Airflow 3.3 renders in the triggerer): it is read when the wait starts,
+    and a window that cannot be read ends the wait with a fatal ``error`` event naming it.
 
     :param flow_id: the dataflow whose runs to watch
     :param window_start: start of the window: epoch seconds, an ISO-8601 string with offset, or a datetime
@@ -46,6 +55,8 @@ class AdobeFlowWindowTrigger(BaseTrigger):
     :param end_time: epoch seconds after which the wait ends with a ``timeout`` event; None waits forever
     :param not_before: epoch seconds before which the flow is not read (a sensor waiting on after a
         silent failure reads again one poke interval later)
+    :param data_interval: the window is the DAG run's data interval, rendered in the triggerer (empty
+        when the run has none): its absence is then explained as the worker would explain it
     """
 
     def __init__(
@@ -57,6 +68,7 @@ class AdobeFlowWindowTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         end_time: float | None = None,
         not_before: float | None = None,
+        data_interval: bool = False,
     ) -> None:
         super().__init__()
         self.flow_id = flow_id
@@ -66,6 +78,7 @@ class AdobeFlowWindowTrigger(BaseTrigger):
         self.poll_interval = _seconds("poll_interval", poll_interval, positive=True)
         self.end_time = None if end_time is None else _seconds("end_time", end_time)
         self.not_before = None if not_before is None else _seconds("not_before", not_before)
+        self.data_interval = bool(data_interval)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -78,6 +91,7 @@ class AdobeFlowWindowTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "not_before": self.not_before,
+                "data_interval": self.data_interval,
             },
         )
 
@@ -88,7 +102,7 @@ class AdobeFlowWindowTrigger(BaseTrigger):
         """The event payload, once the window is covered or lost, the deadline passed or an error stopped the wait."""
         try:
             flow_id = validate_uuid("flow_id", self.flow_id)
-            window = list(resolve_window(self.window_start, self.window_end))
+            window = list(self._window())
         except AirflowException as err:
             return self._error_event(err, str(err), [])
         poller = await _import_poller()
@@ -104,6 +118,11 @@ class AdobeFlowWindowTrigger(BaseTrigger):
             return await self._watch(subscription, settings, flow_id, window)
         finally:
             subscription.close()
+
+    def _window(self) -> tuple[int, int]:
+        if self.data_interval:
+            return interval_window(self.window_start or None, self.window_end or None)
+        return resolve_window(self.window_start, self.window_end)
 
     async def _watch(
         self, subscription: Subscription, settings: AepConnectionSettings, flow_id: str, window: list[int]
@@ -155,3 +174,41 @@ class AdobeFlowWindowTrigger(BaseTrigger):
             "status": status, "flow_id": self.flow_id, "window": window, "message": message, "reason": None,
             "flow_runs": summaries or [], "fatal": fatal, "end_time": self.end_time, "created_at": None,
         }  # fmt: skip
+
+
+def start_trigger_args(
+    *, flow_id: str, window_start: Any, window_end: Any, aep_conn_id: str, poll_interval: float, timeout: float
+) -> StartTriggerArgs | None:
+    """What lets a window sensor start in the triggerer (``start_from_trigger``), or None when it cannot.
+
+    The kwargs keep the sensor's templated fields by their names (``flow_id``, ``window_start``,
+    ``window_end``, ``aep_conn_id``): Airflow 3.3 renders them in the triggerer before the trigger
+    runs, the data interval (the default window) included. Earlier Airflow renders nothing, so
+    anything templated there makes the sensor warn and defer from the worker as usual (None).
+    """
+    window_given = window_start is not None
+    kwargs = {
+        "flow_id": flow_id,
+        "window_start": window_start if window_given else DATA_INTERVAL_START,
+        "window_end": window_end if window_given else DATA_INTERVAL_END,
+        "aep_conn_id": aep_conn_id,
+        "poll_interval": poll_interval,
+        "data_interval": not window_given,
+    }
+    templated = [key for key, value in kwargs.items() if isinstance(value, str) and "{" in value]
+    if templated and not AIRFLOW_V_3_3_PLUS:
+        warnings.warn(
+            f"start_from_trigger=True with templated {', '.join(templated)} (the default window, the data "
+            "interval, is a template too) needs Airflow >= 3.3, which renders them in the triggerer: the task "
+            "defers from the worker instead",
+            UserWarning,
+            stacklevel=4,
+        )
+        return None
+    return StartTriggerArgs(
+        trigger_cls=f"{AdobeFlowWindowTrigger.__module__}.{AdobeFlowWindowTrigger.__qualname__}",
+        trigger_kwargs=kwargs,
+        next_method="execute_complete",
+        next_kwargs=None,
+        timeout=timedelta(seconds=timeout),
+    )

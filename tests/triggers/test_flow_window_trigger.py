@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from airflow_flowrun._compat import AIRFLOW_V_3_3_PLUS
 from airflow_flowrun.emulator import FILE_FLOW_ID, TABLE_FLOW_ID
-from airflow_flowrun.triggers.flow_window import AdobeFlowWindowTrigger
+from airflow_flowrun.triggers.flow_window import AdobeFlowWindowTrigger, start_trigger_args
 
 
 def flow_listings(emulator, flow_id: str) -> list:
@@ -70,7 +74,7 @@ def test_serialize_round_trips_with_json_safe_kwargs():
     assert classpath == "airflow_flowrun.triggers.flow_window.AdobeFlowWindowTrigger"
     assert kwargs == {
         "flow_id": TABLE_FLOW_ID, "window_start": 100, "window_end": 200, "aep_conn_id": "aep_default",
-        "poll_interval": 5.0, "end_time": 1e9, "not_before": None,
+        "poll_interval": 5.0, "end_time": 1e9, "not_before": None, "data_interval": False,
     }  # fmt: skip
     assert AdobeFlowWindowTrigger(**kwargs).serialize() == (classpath, kwargs)
 
@@ -95,3 +99,59 @@ def test_tasks_waiting_on_one_flow_share_one_listing_per_cycle(emulator, event_o
     listings = flow_listings(emulator, FILE_FLOW_ID)
     # one listing per cycle (each a single page here), not one per waiting task: 30 tasks, a handful of cycles
     assert 3 <= len(listings) <= 12, len(listings)
+
+
+def rendered_as_the_triggerer_does(args, context: dict) -> AdobeFlowWindowTrigger:
+    """The trigger of a sensor started from the triggerer, its sensor's templated fields rendered
+    in place as Airflow 3.3's triggerer does before ``run()``."""
+    trigger = AdobeFlowWindowTrigger(**args.trigger_kwargs)
+    trigger.template_fields = ("flow_id", "window_start", "window_end", "aep_conn_id")
+    trigger.render_template_fields(context=context)
+    return trigger
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="Airflow 3.3 renders trigger kwargs in the triggerer")
+def test_a_sensor_started_from_the_trigger_waits_for_its_rendered_data_interval(emulator, run_trigger):
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    start = int(day.timestamp())
+    for hour in range(24):
+        emulator.add_run(FILE_FLOW_ID, window_start=start + hour * 3600, window_end=start + (hour + 1) * 3600,
+                         created_at=start + (hour + 1) * 3600)  # fmt: skip
+    args = start_trigger_args(flow_id="{{ params.flow }}", window_start=None, window_end=None,
+                              aep_conn_id="aep_default", poll_interval=0.2, timeout=60)  # fmt: skip
+    assert args is not None
+    context = {
+        "data_interval_start": day,
+        "data_interval_end": day + timedelta(days=1),
+        "params": {"flow": FILE_FLOW_ID},
+    }
+    event = run_trigger(rendered_as_the_triggerer_does(args, context))
+    assert event["status"] == "success"
+    assert event["window"] == [start, start + 24 * 3600]
+    assert len(event["flow_runs"]) == 24
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="Airflow 3.3 renders trigger kwargs in the triggerer")
+def test_a_started_from_trigger_run_without_data_interval_says_why_before_any_call(emulator, run_trigger):
+    args = start_trigger_args(flow_id=FILE_FLOW_ID, window_start=None, window_end=None, aep_conn_id="aep_default",
+                              poll_interval=0.2, timeout=60)  # fmt: skip
+    assert args is not None
+    event = run_trigger(rendered_as_the_triggerer_does(args, {"data_interval_start": None, "data_interval_end": None}))
+    assert event["status"] == "error"
+    assert event["fatal"] is True
+    assert "no data interval" in event["message"]
+    assert emulator.requests == []
+
+
+def test_before_airflow_3_3_templated_windows_defer_from_the_worker_with_a_warning(monkeypatch):
+    from airflow_flowrun.triggers import flow_window
+
+    monkeypatch.setattr(flow_window, "AIRFLOW_V_3_3_PLUS", False)
+    with pytest.warns(UserWarning, match="needs Airflow >= 3.3"):
+        assert start_trigger_args(flow_id=FILE_FLOW_ID, window_start=None, window_end=None,
+                                  aep_conn_id="aep_default", poll_interval=1, timeout=60) is None  # fmt: skip
+    literal = start_trigger_args(flow_id=FILE_FLOW_ID, window_start=100, window_end=200, aep_conn_id="aep_default",
+                                 poll_interval=1, timeout=60)  # fmt: skip
+    assert literal is not None
+    assert literal.trigger_kwargs["window_start"] == 100
+    assert literal.timeout == timedelta(seconds=60)
