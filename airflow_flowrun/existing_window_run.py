@@ -19,11 +19,9 @@ find nothing and both create a run.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_flowrun._compat import AirflowFailException
-from airflow_flowrun.exceptions import InvalidParameterError
+from airflow_flowrun.exceptions import ExistingWindowRunError, InvalidParameterError
 from airflow_flowrun.links import flow_run_ui_url
 from airflow_flowrun.status import RunStatus, raw_status
 
@@ -41,33 +39,6 @@ def validate_choice(value: Any) -> str:
     if value not in CHOICES:
         raise InvalidParameterError("on_existing_window_run", value, f"must be one of {', '.join(map(repr, CHOICES))}")
     return str(value)
-
-
-class ExistingWindowRunError(AirflowFailException):
-    """The flow already has an active or succeeded run for the window, and the task was told to fail then.
-
-    Another try would find the same run, so Airflow spends no retries on it.
-
-    :param run_id: the existing run (the newest active or succeeded one for the window)
-    :param status: its status as Adobe wrote it
-    :param window: ``(window_start, window_end)`` in epoch seconds
-    :param ui_url: its page in the AEP UI
-    """
-
-    def __init__(self, run_id: str, status: str | None, window: tuple[int, int], ui_url: str) -> None:
-        self.run_id = run_id
-        self.status = status
-        self.window = window
-        self.ui_url = ui_url
-        start, end = (datetime.fromtimestamp(bound, tz=UTC).isoformat().replace("+00:00", "Z") for bound in window)
-        super().__init__(
-            f"Flow run {run_id} (status {status or 'unknown'!r}) already exists for window [{window[0]}, {window[1]}) "
-            f"({start} to {end}), and on_existing_window_run='fail': no run is created. See {ui_url}. Use "
-            "on_existing_window_run='reuse' to take that run as this task's, or 'create' to ingest the window again"
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.run_id, self.status, self.window, self.ui_url))
 
 
 def existing_window_run(
