@@ -26,7 +26,7 @@ def sensor_dag(dag_id: str, run_id: str, mode: str, **kwargs) -> DAG:
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule"])
 def test_sensor_waits_for_success_and_pushes_the_summary(emu, run_dag, mode):
-    emu.configure_flow(FILE_FLOW_ID, duration=4)
+    emu.configure_flow(FILE_FLOW_ID, duration=8)  # still running at the first poke, however slowly dag.test() starts
     run_id = AdobeFlowServiceHook().create_run(FILE_FLOW_ID, **WINDOW)["id"]
     dag_run = run_dag(sensor_dag(f"sensor_ok_{mode}", run_id, mode), logical_date=None)
     assert task_states(dag_run) == {"wait": "success"}
@@ -56,7 +56,7 @@ def test_sensor_row_errors_follow_fail_on_row_errors(emu, run_dag):
 
 
 def test_sensor_waits_while_a_new_run_is_not_visible_yet(emu, run_dag):
-    emu.visibility_delay = 4.0
+    emu.visibility_delay = 8.0  # still invisible at the first poke, however slowly dag.test() starts
     run_id = AdobeFlowServiceHook().create_run(FILE_FLOW_ID, **WINDOW)["id"]
     dag_run = run_dag(sensor_dag("sensor_invisible", run_id, "poke"), logical_date=None)
     assert task_states(dag_run) == {"wait": "success"}
