@@ -14,12 +14,13 @@ from airflow_flowrun import api
 from airflow_flowrun._compat import conf
 from airflow_flowrun.assets import publish_run_assets
 from airflow_flowrun.connection import DEFAULT_CONN_ID
-from airflow_flowrun.exceptions import InvalidParameterError
+from airflow_flowrun.exceptions import FlowServiceError, InvalidParameterError
 from airflow_flowrun.existing_window_run import CREATE, validate_choice
 from airflow_flowrun.links import FLOW_RUN_LINKS, publish_links
 from airflow_flowrun.openlineage import IngestionLineage, KnownRun
 from airflow_flowrun.outcome import DEFAULT_TIMEOUT, judge, validate_trigger_event, wait_seconds
-from airflow_flowrun.submission import RunSubmitter, mark_finished
+from airflow_flowrun.status import RunStatus
+from airflow_flowrun.submission import RunSubmitter, Submission, mark_finished
 from airflow_flowrun.summary import build_summary
 from airflow_flowrun.task_window import check_window_pair, task_window
 from airflow_flowrun.validation import validate_uuid
@@ -153,6 +154,9 @@ class _AdobeFlowRunOperator(BaseOperator):
             submitter.mark_finished(run_id)
             return run_id
         if self.deferrable:
+            ended = self._ended_already(submission)
+            if ended is not None:
+                return self._finish(context, ended)
             from airflow_flowrun.triggers.flow_run import AdobeFlowRunTrigger
 
             self.defer(
@@ -173,6 +177,24 @@ class _AdobeFlowRunOperator(BaseOperator):
             created_at=submission.created_at, stale_failure=submission.stale_failure,
         )  # fmt: skip
         return self._finish(context, summary)
+
+    def _ended_already(self, submission: Submission) -> dict[str, Any] | None:
+        """The summary of a run taken over from earlier (re-attached, adopted, reused) that has already ended.
+
+        Such a run is read once before deferring, and a finished one is judged here in the worker.
+        Deferring it would only make the trigger fire at once, and then Airflow's scheduler (3.1 to
+        3.3) can take the late exit of the deferring process for an external kill of the resumed task
+        and fail it (apache/airflow#67287, #72716): the e2e deployment met that on a re-attach.
+        """
+        if submission.how in ("created", "retriggered"):
+            return None
+        try:
+            summary = self._summarize(self.hook.get_run(submission.run_id))
+        except FlowServiceError as err:
+            if err.status == 404:
+                return None  # not visible yet: the trigger waits for it
+            raise
+        return summary if RunStatus.parse(summary["status"]).is_terminal() else None
 
     def on_kill(self) -> None:
         """Flow Service has no cancel endpoint: say so, so nobody assumes the ingestion stopped."""

@@ -310,3 +310,28 @@ def test_an_unknown_choice_fails_when_the_dag_file_is_parsed(tmp_path: Path, air
     assert bag.dags == {}
     (error,) = bag.import_errors.values()
     assert "on_existing_window_run='skip'" in error
+
+
+def trigger_reads(emu, run_id: str) -> list[Any]:
+    """The trigger's batched status reads of ``run_id`` (the worker reads a run with ``GET /runs/{id}``)."""
+    return [r for r in emu.requests if ("property", f"id=={run_id}") in r.params]
+
+
+def test_a_deferrable_task_taking_over_a_finished_run_ends_in_the_worker_without_deferring(emu, run_dag):
+    """A finished run is judged at once: deferring it would only make the trigger fire at once, which
+    Airflow's scheduler can race (apache/airflow#67287) and fail the resumed task."""
+    existing = run_from_elsewhere(emu)
+    dag_run = run_dag(ingest_dag("reuse_finished_deferrable", "deferrable", on_existing_window_run="reuse"),
+                      logical_date=None)  # fmt: skip
+    assert task_states(dag_run) == {"ingest": "success"}
+    assert xcom(dag_run, "ingest", "flow_run")["run_id"] == existing
+    assert trigger_reads(emu, existing) == []
+
+
+def test_a_deferrable_task_taking_over_a_running_run_still_defers(emu, run_dag):
+    existing = run_from_elsewhere(emu, duration=3.0)
+    dag_run = run_dag(ingest_dag("reuse_running_deferrable", "deferrable", on_existing_window_run="reuse"),
+                      logical_date=None)  # fmt: skip
+    assert task_states(dag_run) == {"ingest": "success"}
+    assert xcom(dag_run, "ingest", "flow_run")["run_id"] == existing
+    assert trigger_reads(emu, existing)
