@@ -51,7 +51,7 @@ from drills import (
     restart_scheduler,
 )
 from emulator_admin import EmulatorAdmin
-from event_trigger import EVENT_CONSUMER, RUN_DURATION, EventTriggerScenario
+from event_trigger import EVENT_CONSUMER, RUN_DURATION, WINDOW_SENSOR, EventTriggerScenario
 from figures import (
     LOOP_LOG,
     Stopwatch,
@@ -152,7 +152,7 @@ def run_e2e(deployment: Deployment, figures: dict[str, Any], watch: Stopwatch) -
     rest = AirflowRest(deployment.api_url, ADMIN_USER, deployment.admin_password)
     emu = EmulatorAdmin(deployment.emulator_url)
     plan = build_plan(deployment.executor)
-    expected = set(plan) | {ASSET_CONSUMER, EVENT_CONSUMER}
+    expected = set(plan) | {ASSET_CONSUMER, EVENT_CONSUMER, WINDOW_SENSOR}
 
     def all_dags_serialized() -> bool:
         errors = rest.import_errors()

@@ -10,6 +10,10 @@ fan-out drill. The flow's schedule starts only once the scheduler makes asset-tr
 a DAG run of its own. Runs are :data:`EVERY` seconds apart: longer than a killed triggerer's
 watchers stay orphaned (``triggerer_health_check_threshold``, 30 s), so exactly one run ends while
 no triggerer runs the watcher.
+
+Beside the watcher, ``e2e_window_sensor`` waits for the window of the first two of those runs with a
+sensor started in the triggerer (``start_from_trigger``): the triggerer renders its templated window
+and waits, across the same kill, and it must end with exactly those two runs.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from emulator_admin import EmulatorAdmin, run_status, run_window
 from rest import AirflowRest
 
 EVENT_CONSUMER = "e2e_event_trigger"
+WINDOW_SENSOR = "e2e_window_sensor"
+WINDOW_SENSOR_TASK = "wait_for_window"
+WINDOW_SENSOR_RUN = "window_of_two_scheduled_runs"
 WATCHED_ASSET = "e2e_recurring_flow_ingested"
 #: Seconds between two runs of the recurring flow (and the length of their windows).
 EVERY = 45
@@ -65,6 +72,7 @@ class EventTriggerScenario:
     def watch(self) -> None:
         """Unpause the consumer and have its file parsed again, which registers the asset's watcher."""
         self.rest.unpause(EVENT_CONSUMER)
+        self.rest.unpause(WINDOW_SENSOR)
         self.rest.reparse(EVENT_CONSUMER)
 
     def watching(self) -> dict[str, Any]:
@@ -83,6 +91,8 @@ class EventTriggerScenario:
         schedule after :data:`RUNS` runs, and wait until the consumer ran for each of them."""
         asset = self.watching()
         schedule = self.emu.schedule_flow(RECURRING_FLOW_ID, every=EVERY, start=int(time.time()) - EVERY + 2)
+        first_two = {"window_start": schedule["start"], "window_end": schedule["start"] + 2 * EVERY}
+        self.rest.trigger(WINDOW_SENSOR, WINDOW_SENSOR_RUN, logical_date=None, conf=first_two)
         self._kill_triggerer_mid_run(asset["id"], triggerer_env)
         wait_until(
             f"{RUNS} runs of the recurring flow",
@@ -105,6 +115,12 @@ class EventTriggerScenario:
             )
 
         wait_until(f"{EVENT_CONSUMER} to run on the event of each run of the flow", consumed, 120, interval=2)
+        wait_until(
+            f"{WINDOW_SENSOR} to end",
+            lambda: self.rest.dag_run(WINDOW_SENSOR, WINDOW_SENSOR_RUN)["state"] in TERMINAL,
+            120,
+            interval=2,
+        )
         kill = self.log.of("event_trigger_kill")
         kill["schedule"] = schedule
         kill["resumed_at"] = min(
@@ -171,9 +187,26 @@ class EventTriggerScenario:
         resumed = kill["resumed_at"] or float("inf")
         if not kill["killed_at"] < ended < resumed:
             fail(f"drill event_trigger_kill: run {kill['run_in_progress']} ended at {ended}, not while down: {kill}")
+        self._check_window_sensor(runs, fail)
         return {
             "flow_runs": len(runs),
             "consumer_dag_runs": len(consumer_runs),
             "asset_events": len(events),
             "watcher_down_seconds": round(resumed - kill["killed_at"], 1),
         }
+
+    def _check_window_sensor(self, runs: list[dict[str, Any]], fail: Callable[[str], None]) -> None:
+        """The sensor started in the triggerer and ended with the first two runs, their summaries pushed."""
+        first_two = sorted(runs, key=lambda run: run_window(run)[0])[:2]
+        state = self.rest.dag_run(WINDOW_SENSOR, WINDOW_SENSOR_RUN)["state"]
+        ids = self.rest.xcom(WINDOW_SENSOR, WINDOW_SENSOR_RUN, WINDOW_SENSOR_TASK, "return_value")
+        ids = json.loads(ids) if isinstance(ids, str) else ids
+        summaries = self.rest.xcom(WINDOW_SENSOR, WINDOW_SENSOR_RUN, WINDOW_SENSOR_TASK, "flow_runs")
+        summaries = json.loads(summaries) if isinstance(summaries, str) else summaries
+        if state != "success" or ids != [run["id"] for run in first_two]:
+            fail(f"{WINDOW_SENSOR} ended {state} with {ids}, expected the runs {[run['id'] for run in first_two]}")
+        elif not all(is_summary_of(summary, run) for summary, run in zip(summaries, first_two, strict=True)):
+            fail(f"{WINDOW_SENSOR}: flow_runs are not the covering runs' summaries: {summaries}")
+        logs = [path.read_text(errors="replace") for path in self.deployment.run_dir.glob("logs/triggerer*.log")]
+        if not any(f"Start from trigger enabled for task {WINDOW_SENSOR_TASK}" in text for text in logs):
+            fail(f"{WINDOW_SENSOR}: no triggerer log says it started {WINDOW_SENSOR_TASK} from the trigger")
