@@ -85,6 +85,7 @@ bench: install
 	$(PY) benchmarks/triggerer_scale.py
 	$(PY) benchmarks/fault_soak.py
 	$(PY) benchmarks/triggerer_cost.py
+	$(PY) benchmarks/window_waiters.py
 
 clean:
 	rm -rf $(VENV) $(OLD_VENV) $(VENV_3_2) dist .demo .pytest_cache .mypy_cache .ruff_cache

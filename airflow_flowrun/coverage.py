@@ -47,7 +47,7 @@ def window_coverage(runs: Iterable[Mapping[str, Any]], start: int, end: int) -> 
     :return: JSON-safe ``{"covered", "gaps", "overlaps", "failed", "pending"}`` (see the module docs
         and ``provider-contract.md``): windows as ``[s, e]`` lists of epoch seconds
     """
-    windows = list({window.run_id: window for window in _clipped_windows(runs, start, end)}.values())
+    windows = list({window.run_id: window for window in clipped_windows(runs, start, end)}.values())
     succeeded = [window for window in windows if window.status is RunStatus.SUCCESS]
     covered = merge([[window.start, window.end] for window in succeeded])
     return {
@@ -59,8 +59,8 @@ def window_coverage(runs: Iterable[Mapping[str, Any]], start: int, end: int) -> 
     }
 
 
-def _clipped_windows(runs: Iterable[Mapping[str, Any]], start: int, end: int) -> Iterable[RunWindow]:
-    """The readable windows of ``runs`` that meet ``[start, end)``, clipped to it."""
+def clipped_windows(runs: Iterable[Mapping[str, Any]], start: int, end: int) -> Iterable[RunWindow]:
+    """The readable windows of ``runs`` that meet ``[start, end)``, clipped to it, with their run's status."""
     for run in runs:
         run_id = run.get("id")
         params = run.get("params") or {}

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_flowrun.coverage import (
+    clipped_windows,
     format_window,
     format_windows,
     merge,
@@ -26,6 +27,7 @@ from airflow_flowrun.coverage import (
 )
 from airflow_flowrun.exceptions import FlowRunFailedError, FlowRunTimeoutError, error_from_event
 from airflow_flowrun.outcome import TRIGGER_EVENT_STATUSES
+from airflow_flowrun.status import RunStatus
 from airflow_flowrun.summary import build_summary
 
 #: XCom key of the summaries of the runs that covered the window (the sensor's ``flow_runs``).
@@ -78,12 +80,9 @@ def judge_window(runs: Sequence[Mapping[str, Any]], flow_id: str, start: int, en
 
 def _covering_runs(runs: Sequence[Mapping[str, Any]], start: int, end: int) -> list[dict[str, Any]]:
     """The succeeded runs whose windows meet ``[start, end)``, in window and creation order, each once."""
-    meeting = {str(run["id"]): dict(run) for run in runs if window_coverage([run], start, end)["covered"]}
-    return sorted(meeting.values(), key=lambda run: (_window_start(run), run.get("createdAt") or 0, run["id"]))
-
-
-def _window_start(run: Mapping[str, Any]) -> int:
-    return int((run.get("params") or {})["windowStartTime"])
+    succeeded = {w.run_id: w for w in clipped_windows(runs, start, end) if w.status is RunStatus.SUCCESS}
+    meeting = {str(run["id"]): dict(run) for run in runs if run.get("id") in succeeded}
+    return sorted(meeting.values(), key=lambda run: (succeeded[run["id"]].start, *succeeded[run["id"]].order))
 
 
 def window_failure(summary: Mapping[str, Any], reason: str) -> FlowRunFailedError:
