@@ -74,7 +74,8 @@ def simulated_crashes(
     """Make the first try of each planned window die mid-wait, between submit and persist, or after finish.
 
     :param mid_wait: windows whose first wait dies after one status read (sync wait in the worker,
-        deferred wait in the trigger, or a reschedule sensor's poke)
+        deferred wait in the trigger, the worker's read of a taken-over run that had already ended,
+        or a reschedule sensor's poke)
     :param before_persist: windows whose first try dies right after the run exists, before its id is stored
     :param after_finish: windows whose first try dies right after marking its record finished
     """
@@ -86,6 +87,7 @@ def simulated_crashes(
     wait_for_run = outcome.wait_for_run
     trigger_run = AdobeFlowRunTrigger.run
     poke = AdobeFlowRunSensor.poke
+    ended_already = operators_module._AdobeFlowRunOperator._ended_already
 
     def remember_or_die(submitter: RunSubmitter, submission: Any) -> Any:
         key = (submitter.flow_id, submitter.window[0], submitter.window[1])
@@ -124,6 +126,14 @@ def simulated_crashes(
         async for event in trigger_run(trigger):
             yield event
 
+    def ended_already_or_die(operator: Any, submission: Any) -> Any:
+        """A deferrable try that took over an ended run judges it without deferring: its wait is that read."""
+        ended = ended_already(operator, submission)
+        key = ledger.run_windows.get(submission.run_id)
+        if ended is not None and ledger.due(MID_WAIT, key):
+            raise ledger.crash(MID_WAIT, key, f"while reading ended flow run {submission.run_id} before deferring")
+        return ended
+
     def poke_then_die(sensor: AdobeFlowRunSensor, context: Any) -> bool:
         done = poke(sensor, context)
         key = ledger.run_windows.get(str(sensor.run_id))
@@ -138,4 +148,7 @@ def simulated_crashes(
         stack.enter_context(patch.object(submission_module, "mark_finished", finish_then_die))
         stack.enter_context(patch.object(AdobeFlowRunTrigger, "run", trigger_run_or_die))
         stack.enter_context(patch.object(AdobeFlowRunSensor, "poke", poke_then_die))
+        stack.enter_context(
+            patch.object(operators_module._AdobeFlowRunOperator, "_ended_already", ended_already_or_die)
+        )
         yield ledger
