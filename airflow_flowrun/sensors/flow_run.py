@@ -100,7 +100,7 @@ class AdobeFlowRunSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         if (run_id is None) == (flow_id is None):
             raise InvalidParameterError(
-                "run_id/flow_id", None, "give run_id (wait for one run) or flow_id (wait for a window), not both"
+                "run_id/flow_id", None, "give exactly one: run_id (wait for one run) or flow_id (wait for a window)"
             )
         if run_id is not None and (window_start is not None or window_end is not None):
             raise InvalidParameterError("window_start/window_end", None, "a window goes with flow_id, not run_id")
