@@ -40,6 +40,15 @@ def validate_uuid(param: str, value: Any) -> str:
     return text.lower()
 
 
+def check_uuid_unless_templated(param: str, value: Any) -> None:
+    """At DAG-parse time: check ``value`` as :func:`validate_uuid` does, unless it is a template.
+
+    A template (or None, for an optional id) is checked once rendered, when the task runs.
+    """
+    if isinstance(value, str) and "{{" not in value:
+        validate_uuid(param, value)
+
+
 def to_epoch_seconds(param: str, value: Any) -> int:
     """Convert a time given by a DAG author to integer epoch seconds (floored), or raise naming ``param``.
 

@@ -13,7 +13,7 @@ from airflow_flowrun.coverage import describe_gap, describe_overlap, format_wind
 from airflow_flowrun.exceptions import WindowCoverageError
 from airflow_flowrun.links import AdobeFlowActivityLink, publish_links
 from airflow_flowrun.task_window import check_window_pair, task_window
-from airflow_flowrun.validation import validate_uuid
+from airflow_flowrun.validation import check_uuid_unless_templated, validate_uuid
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -59,8 +59,7 @@ class AdobeFlowWindowCoverageCheck(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(flow_id, str) and "{{" not in flow_id:
-            validate_uuid("flow_id", flow_id)
+        check_uuid_unless_templated("flow_id", flow_id)
         check_window_pair(window_start, window_end)
         self.flow_id = flow_id
         self.window_start = window_start

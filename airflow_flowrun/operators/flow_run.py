@@ -23,7 +23,7 @@ from airflow_flowrun.status import RunStatus
 from airflow_flowrun.submission import RunSubmitter, Submission, mark_finished
 from airflow_flowrun.summary import build_summary
 from airflow_flowrun.task_window import check_window_pair, task_window
-from airflow_flowrun.validation import validate_uuid
+from airflow_flowrun.validation import check_uuid_unless_templated, validate_uuid
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -91,8 +91,7 @@ class _AdobeFlowRunOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(flow_id, str) and "{{" not in flow_id:
-            validate_uuid("flow_id", flow_id)
+        check_uuid_unless_templated("flow_id", flow_id)
         check_window_pair(window_start, window_end)
         self.flow_id = flow_id
         self.window_start = window_start

@@ -27,7 +27,7 @@ from airflow_flowrun.outcome import is_not_visible_yet, judge, validate_trigger_
 from airflow_flowrun.status import RunStatus
 from airflow_flowrun.summary import build_summary
 from airflow_flowrun.task_window import check_window_pair, task_window
-from airflow_flowrun.validation import validate_uuid
+from airflow_flowrun.validation import check_uuid_unless_templated, validate_uuid
 from airflow_flowrun.window_wait import (
     FLOW_RUNS_XCOM_KEY,
     judge_window,
@@ -105,9 +105,8 @@ class AdobeFlowRunSensor(BaseSensorOperator):
         if run_id is not None and (window_start is not None or window_end is not None):
             raise InvalidParameterError("window_start/window_end", None, "a window goes with flow_id, not run_id")
         check_window_pair(window_start, window_end)
-        for param, value in (("run_id", run_id), ("flow_id", flow_id)):
-            if isinstance(value, str) and "{{" not in value:
-                validate_uuid(param, value)
+        check_uuid_unless_templated("run_id", run_id)
+        check_uuid_unless_templated("flow_id", flow_id)
         self.run_id = run_id
         self.flow_id = flow_id
         self.window_start = window_start
