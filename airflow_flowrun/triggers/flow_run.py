@@ -158,15 +158,11 @@ class AdobeFlowRunTrigger(BaseTrigger):
 
     async def wait_for_outcome(self) -> dict[str, Any]:
         """The event payload, once the run ended, the deadline passed or an error stopped the wait."""
-        poller = await _import_poller()
-        if self.not_before is not None:
-            until = self.not_before if self.end_time is None else min(self.not_before, self.end_time)
-            await asyncio.sleep(max(0.0, until - time.time()))
+        await sleep_until(self.not_before, self.end_time)
         try:
-            settings = await poller.shared_settings(self.aep_conn_id)
+            subscription, settings = await subscribe(self.aep_conn_id, self.run_id, self.poll_interval)
         except AirflowException as err:
             return self._error_event(err, f"Cannot read connection {self.aep_conn_id!r}: {err}")
-        subscription = poller.poller_for(settings).subscribe(self.run_id, self.poll_interval)
         try:
             return await self._watch(subscription, settings)
         finally:
@@ -217,10 +213,7 @@ class AdobeFlowRunTrigger(BaseTrigger):
         summary: dict[str, Any] | None = None,
         settings: AepConnectionSettings | None = None,
     ) -> dict[str, Any]:
-        error = {
-            key: _without_secret(value, settings) if isinstance(value, str) else value
-            for key, value in error_to_event(err).items()
-        }
+        error = scrubbed_error(err, settings)
         event = self._event("error", _without_secret(message, settings), summary, fatal=bool(error["fatal"]))
         return {**event, "error": error}
 
@@ -231,6 +224,35 @@ class AdobeFlowRunTrigger(BaseTrigger):
             "status": status, "run_id": self.run_id, "message": message, "flow_run": summary, "fatal": fatal,
             "end_time": self.end_time, "created_at": self.created_at,
         }  # fmt: skip
+
+
+async def sleep_until(not_before: float | None, end_time: float | None) -> None:
+    """Wait until epoch seconds ``not_before`` (not past ``end_time``); at once when it is None."""
+    if not_before is not None:
+        until = not_before if end_time is None else min(not_before, end_time)
+        await asyncio.sleep(max(0.0, until - time.time()))
+
+
+async def subscribe(
+    aep_conn_id: str, key: str, interval: float, *, flows: bool = False
+) -> tuple[Subscription, AepConnectionSettings]:
+    """Join the shared poller of a connection: the run poller, or with ``flows`` the flow poller.
+
+    :param key: the run id (or flow id) to read every ``interval`` seconds
+    :raises AirflowException: the connection cannot be read
+    """
+    poller = await _import_poller()
+    settings = await poller.shared_settings(aep_conn_id)
+    shared = poller.flow_poller_for(settings) if flows else poller.poller_for(settings)
+    return shared.subscribe(key, interval), settings
+
+
+def scrubbed_error(err: Exception, settings: AepConnectionSettings | None) -> dict[str, Any]:
+    """The ``error`` of an event (:func:`~airflow_flowrun.exceptions.error_to_event`), the client secret masked."""
+    return {
+        key: _without_secret(value, settings) if isinstance(value, str) else value
+        for key, value in error_to_event(err).items()
+    }
 
 
 def _seconds(param: str, value: Any, *, positive: bool = False) -> float:

@@ -14,9 +14,9 @@ from airflow.triggers.base import BaseTrigger, StartTriggerArgs, TriggerEvent
 
 from airflow_flowrun._compat import AIRFLOW_V_3_3_PLUS
 from airflow_flowrun.connection import DEFAULT_CONN_ID
-from airflow_flowrun.exceptions import FlowServiceError, error_to_event
+from airflow_flowrun.exceptions import FlowServiceError
 from airflow_flowrun.task_window import interval_window
-from airflow_flowrun.triggers.flow_run import _import_poller, _seconds, _without_secret
+from airflow_flowrun.triggers.flow_run import _seconds, _without_secret, scrubbed_error, sleep_until, subscribe
 from airflow_flowrun.validation import resolve_window, validate_uuid
 from airflow_flowrun.window_wait import judge_window, summarize_all, window_failure
 
@@ -105,15 +105,11 @@ class AdobeFlowWindowTrigger(BaseTrigger):
             window = list(self._window())
         except AirflowException as err:
             return self._error_event(err, str(err), [])
-        poller = await _import_poller()
-        if self.not_before is not None:
-            until = self.not_before if self.end_time is None else min(self.not_before, self.end_time)
-            await asyncio.sleep(max(0.0, until - time.time()))
+        await sleep_until(self.not_before, self.end_time)
         try:
-            settings = await poller.shared_settings(self.aep_conn_id)
+            subscription, settings = await subscribe(self.aep_conn_id, flow_id, self.poll_interval, flows=True)
         except AirflowException as err:
             return self._error_event(err, f"Cannot read connection {self.aep_conn_id!r}: {err}", window)
-        subscription = poller.flow_poller_for(settings).subscribe(flow_id, self.poll_interval)
         try:
             return await self._watch(subscription, settings, flow_id, window)
         finally:
@@ -154,10 +150,7 @@ class AdobeFlowWindowTrigger(BaseTrigger):
     def _error_event(
         self, err: Exception, message: str, window: list[int], settings: AepConnectionSettings | None = None
     ) -> dict[str, Any]:
-        error = {
-            key: _without_secret(value, settings) if isinstance(value, str) else value
-            for key, value in error_to_event(err).items()
-        }
+        error = scrubbed_error(err, settings)
         event = self._event("error", _without_secret(message, settings), window, fatal=bool(error["fatal"]))
         return {**event, "error": error}
 
