@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from airflow_server import api_server, log_tail, run_airflow
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
 
 from airflow_flowrun.emulator import FlowServiceEmulator
 from airflow_flowrun.emulator.seeds import CLIENT_ID, CLIENT_SECRET, IMS_TOKEN_PATH, ORG_ID
@@ -110,21 +110,30 @@ def test_a_connection_typed_into_the_form_is_stored_and_tests_successfully(
     _assert_api_masks_the_secret(deployment.base_url)
 
 
+def type_into(field: Locator, text: str) -> None:
+    """Type ``text`` key by key, as a user does; if the browser dropped a key (a re-render of the
+    controlled input under load swallowed it), set the whole value, so the form holds exactly ``text``."""
+    field.press_sequentially(text)
+    if field.input_value() != text:
+        field.fill(text)
+    expect(field).to_have_value(text)
+
+
 def _add_and_test_in_the_ui(page: Page, base_url: str, typed: dict[str, str]) -> None:
     """Add the connection by typing each field, save it, and press its row's Test button."""
     page.goto(f"{base_url}/connections")
     page.get_by_role("button", name="Add Connection").click()
     dialog = page.get_by_role("dialog")
-    dialog.locator("input[name=connection_id]").press_sequentially(CONN_ID)
+    type_into(dialog.locator("input[name=connection_id]"), CONN_ID)
     dialog.get_by_role("combobox").click()
     page.keyboard.type("Adobe Experience")
     page.keyboard.press("Enter")
 
-    dialog.locator("textarea[name=description]").press_sequentially(DESCRIPTION)
+    type_into(dialog.locator("textarea[name=description]"), DESCRIPTION)
     for name in ("host", "login"):
-        dialog.locator(f"input[name={name}]").press_sequentially(typed[name])
+        type_into(dialog.locator(f"input[name={name}]"), typed[name])
     password = dialog.locator("input[name=password]")
-    password.press_sequentially(CLIENT_SECRET)
+    type_into(password, CLIENT_SECRET)
     expect(password).to_have_attribute("type", "password")  # masked on screen and in the screenshot
     page.screenshot(path=DOCS / "connection-form.png")
 
@@ -132,7 +141,7 @@ def _add_and_test_in_the_ui(page: Page, base_url: str, typed: dict[str, str]) ->
     for key in ("org_id", "sandbox_name", "scopes", "ims_token_url", "ui_org", "timeout"):
         field = dialog.locator(f"input[name=element_{key}]")
         field.fill("")  # sandbox, scopes and timeout come pre-filled with their defaults
-        field.press_sequentially(typed[key])
+        type_into(field, typed[key])
     expect(dialog.locator("input[name=element_timeout]")).to_have_value(TIMEOUT)
     save = dialog.get_by_role("button", name="Save")
     save.scroll_into_view_if_needed()
