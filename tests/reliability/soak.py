@@ -24,6 +24,7 @@ import json
 import os
 import random
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -42,7 +43,11 @@ from reliability.soak_result import SoakResult
 from airflow_flowrun.auth import TOKEN_CACHE
 from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
 from airflow_flowrun.hooks.flow_service_async import AdobeFlowServiceAsyncHook
-from airflow_flowrun.operators.flow_run import AdobeFileFlowRunOperator, AdobeTableFlowRunOperator
+from airflow_flowrun.operators.flow_run import (
+    AdobeFileFlowRunOperator,
+    AdobeTableFlowRunOperator,
+    _AdobeFlowRunOperator,
+)
 from airflow_flowrun.retry import RetryPolicy
 from airflow_flowrun.sensors.flow_run import AdobeFlowRunSensor
 from airflow_flowrun.submission import RunSubmitter
@@ -233,6 +238,35 @@ def install_faults(emulator: Any, config: SoakConfig) -> None:
     emulator.token_lifetime = config.token_lifetime
 
 
+@contextmanager
+def recorded_errors() -> Iterator[dict[str, list[str]]]:
+    """Record what each try of the soak's operators and sensors raised, with the end of its traceback.
+
+    ``dag.test()`` keeps no task log a test can read, and a soak's timing cannot be replayed: this is
+    how a wrong outcome explains itself.
+    """
+    errors: dict[str, list[str]] = {}
+
+    def recording(method: Any) -> Any:
+        def call(task: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(task, context, *args, **kwargs)
+            except Exception as err:
+                if type(err).__name__ not in ("TaskDeferred", "AirflowRescheduleException"):
+                    where = "".join(traceback.format_exception(err, limit=-4)).rstrip()
+                    ti = context["ti"]
+                    errors.setdefault(task.task_id, []).append(f"try {ti.try_number}, {method.__name__}: {where}")
+                raise
+
+        return call
+
+    with ExitStack() as stack:
+        for cls in (_AdobeFlowRunOperator, AdobeFlowRunSensor):
+            for name in ("execute", "execute_complete"):
+                stack.enter_context(patch.object(cls, name, recording(getattr(cls, name))))
+        yield errors
+
+
 def run_soak(config: SoakConfig) -> SoakResult:
     """Run the soak against an emulator of its own; return what happened for :class:`SoakResult` to judge."""
     from airflow_flowrun.emulator import FlowServiceEmulator
@@ -251,6 +285,7 @@ def run_soak(config: SoakConfig) -> SoakResult:
         stack.enter_context(patch.dict(os.environ, {env_name: json.dumps(connection)}))
         stack.enter_context(quick_retries(config.lost_answer_grace))
         ledger = stack.enter_context(simulated_crashes(crashes[MID_WAIT], crashes[BEFORE_PERSIST]))
+        errors = stack.enter_context(recorded_errors())
         TOKEN_CACHE.clear()
         for soak_flow in flows.values():
             emulator.add_flow(
@@ -288,6 +323,7 @@ def run_soak(config: SoakConfig) -> SoakResult:
         canary=canary,
         texts=[*emulator_log, *stored_texts([SOAK_DAG_ID], run_id=dag_run.run_id)],
         wall_seconds=time.monotonic() - started,
+        errors=errors,
     )
 
 

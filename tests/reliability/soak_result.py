@@ -31,6 +31,8 @@ class SoakResult:
     crashes_missed: list[str]
     canary: Canary
     texts: list[str]
+    #: What each task's tries raised: ``{task_id: ["try N, in method: the traceback's last lines"]}``.
+    errors: dict[str, list[str]]
     wall_seconds: float
 
     def wrong_outcomes(self) -> dict[str, tuple[str, str]]:
@@ -81,6 +83,34 @@ class SoakResult:
     def leaks(self, captured_text: str = "") -> list[str]:
         """Occurrences of the client secret or any issued token in the captured output and stored texts."""
         return self.canary.find([captured_text, *self.texts])
+
+    def window_statuses(self, task: SoakTask) -> list[str]:
+        """The statuses of the runs of ``task``'s window, oldest first."""
+        flow_id, start, end = task.key
+        return [
+            run["metrics"]["statusSummary"]["status"]
+            for run in self.runs.get(flow_id, [])
+            if (run["params"]["windowStartTime"], run["params"]["windowEndTime"]) == (start, end)
+        ]
+
+    def diagnosis(self) -> str:
+        """Each missed crash, and each wrong outcome with its window's runs and what each of its tries raised.
+
+        A failing soak cannot be re-run with the same timing; this is what its assertion shows instead.
+        """
+        tasks = {task.task_id: task for task in self.tasks}
+        for task in self.tasks:
+            if task.sensor_id:
+                tasks[task.sensor_id] = task
+        lines = [f"planned crash that did not happen: {missed}" for missed in self.crashes_missed]
+        for task_id, (expected, actual) in self.wrong_outcomes().items():
+            task = tasks[task_id]
+            lines.append(
+                f"{task_id} ({task.mode}, crash {task.crash}): expected {expected}, ended {actual} "
+                f"{self.task_instances.get(task_id)}; its window's runs: {self.window_statuses(task)}"
+            )
+            lines += [f"  {error}" for error in self.errors.get(task_id, [])]
+        return "\n".join(lines)
 
     def figures(self, captured_text: str = "") -> list[str]:
         """The soak's figures, one per line."""
