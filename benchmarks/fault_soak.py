@@ -3,7 +3,7 @@
 Runs the soak engine of ``tests/reliability/soak.py`` (the same one ``tests/reliability/test_fault_soak.py``
 asserts on) with more tasks, and prints its figures one per line: tasks, faults injected per kind,
 tries killed, retries spent, runs created, duplicates, missing windows, gaps, overlaps, wrong
-outcomes, leaked secrets, wall time. It measures and prints; it asserts nothing.
+outcomes (each explained), leaked secrets, wall time. It measures and prints; it asserts nothing.
 
     python benchmarks/fault_soak.py                  # 200 tasks: about 5 minutes on 2 cores
     python benchmarks/fault_soak.py --tasks 60 --seed 3
@@ -58,6 +58,8 @@ def main() -> None:
     print(f"fault soak: --tasks {args.tasks} --seed {args.seed}")
     for line in result.figures(captured.text):
         print(line)
+    if result.wrong_outcomes() or result.crashes_missed:
+        print(result.diagnosis())
     print(f"total wall time (Airflow start included): {time.monotonic() - started:.1f} s")
 
 

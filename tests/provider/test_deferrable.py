@@ -58,7 +58,8 @@ def test_deferred_row_errors_follow_fail_on_row_errors(emu, run_dag, fail_on_row
 
 def test_deferred_timeout_names_run_status_link_and_no_cancel(emu, run_dag, capfd):
     emu.configure_flow(FILE_FLOW_ID, duration=60)
-    dag_run = run_dag(deferred_dag("deferred_timeout", timeout=1), logical_date=DAY)
+    # the deadline is set when the task defers: the trigger must get a first read in before it
+    dag_run = run_dag(deferred_dag("deferred_timeout", timeout=5), logical_date=DAY)
     assert task_states(dag_run) == {"ingest": "failed"}
     out = capfd.readouterr().out
     (run,) = emu.runs(FILE_FLOW_ID)

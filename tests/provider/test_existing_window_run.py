@@ -105,7 +105,7 @@ def test_reuse_takes_a_succeeded_run_without_creating_one(emu, run_dag, mode, ca
 
 @pytest.mark.parametrize("mode", MODES)
 def test_reuse_waits_for_an_active_run_and_reports_it(emu, run_dag, mode, capfd):
-    existing = run_from_elsewhere(emu, duration=4.0)
+    existing = run_from_elsewhere(emu, duration=8.0)  # still in progress however slowly dag.test() starts
     dag_run = run_dag(ingest_dag(f"reuse_active_{mode}", mode, on_existing_window_run="reuse"), logical_date=None)
 
     assert task_states(dag_run) == {"ingest": "success"}
@@ -329,7 +329,7 @@ def test_a_deferrable_task_taking_over_a_finished_run_ends_in_the_worker_without
 
 
 def test_a_deferrable_task_taking_over_a_running_run_still_defers(emu, run_dag):
-    existing = run_from_elsewhere(emu, duration=3.0)
+    existing = run_from_elsewhere(emu, duration=8.0)  # still in progress when the task defers
     dag_run = run_dag(ingest_dag("reuse_running_deferrable", "deferrable", on_existing_window_run="reuse"),
                       logical_date=None)  # fmt: skip
     assert task_states(dag_run) == {"ingest": "success"}
