@@ -59,7 +59,7 @@ def main() -> None:
     for line in result.figures(captured.text):
         print(line)
     if result.wrong_outcomes() or result.crashes_missed:
-        print(result.diagnosis())
+        print(result.diagnosis(captured.text))
     print(f"total wall time (Airflow start included): {time.monotonic() - started:.1f} s")
 
 

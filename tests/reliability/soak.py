@@ -38,7 +38,7 @@ from airflow.sdk import DAG
 from dagtest import run_dag_test
 from reliability.crashes import BEFORE_PERSIST, MID_WAIT, WindowKey, simulated_crashes
 from reliability.leaks import canary_credentials, stored_texts
-from reliability.soak_result import SoakResult
+from reliability.soak_result import SOAK_DAG_ID, SoakResult
 
 from airflow_flowrun.auth import TOKEN_CACHE
 from airflow_flowrun.hooks.flow_service import AdobeFlowServiceHook
@@ -55,7 +55,6 @@ from airflow_flowrun.submission import RunSubmitter
 #: The retry rule with delays in milliseconds: what is retried and how often is unchanged.
 QUICK_RETRIES = RetryPolicy(max_attempts=6, base_delay=0.05, max_delay=0.2, max_retry_after=1.0)
 SOAK_CONN_ID = "aep_soak"
-SOAK_DAG_ID = "reliability_fault_soak"
 MODES = ("sync", "deferrable", "reschedule")
 FIRST_WINDOW_START = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
 WINDOW_SECONDS = 3600

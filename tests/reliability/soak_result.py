@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from reliability.crashes import BEFORE_PERSIST, MID_WAIT
 
+#: The soak's DAG id (``reliability.soak`` imports this module).
+SOAK_DAG_ID = "reliability_fault_soak"
+
 if TYPE_CHECKING:
     from reliability.crashes import WindowKey
     from reliability.leaks import Canary
@@ -93,8 +96,10 @@ class SoakResult:
             if (run["params"]["windowStartTime"], run["params"]["windowEndTime"]) == (start, end)
         ]
 
-    def diagnosis(self) -> str:
-        """Each missed crash, and each wrong outcome with its window's runs and what each of its tries raised.
+    def diagnosis(self, captured_text: str = "") -> str:
+        """Each missed crash, and each wrong outcome with its window's runs, what each of its tries raised
+        and what ``dag.test()`` itself logged as an error of the task (a try that failed outside the
+        operator is failed without a retry).
 
         A failing soak cannot be re-run with the same timing; this is what its assertion shows instead.
         """
@@ -110,6 +115,7 @@ class SoakResult:
                 f"{self.task_instances.get(task_id)}; its window's runs: {self.window_statuses(task)}"
             )
             lines += [f"  {error}" for error in self.errors.get(task_id, [])]
+            lines += [f"  {line}" for line in _dag_test_errors(captured_text, task_id)]
         return "\n".join(lines)
 
     def figures(self, captured_text: str = "") -> list[str]:
@@ -142,3 +148,14 @@ class SoakResult:
             f"leaked secrets: {len(self.leaks(captured_text))}",
             f"wall time: {self.wall_seconds:.1f} s",
         ]
+
+
+def _dag_test_errors(captured_text: str, task_id: str, lines_after: int = 25) -> list[str]:
+    """``dag.test()``'s "Error running task" records of ``task_id`` and the traceback lines after each."""
+    lines = captured_text.splitlines()
+    marker = f"Error running task <TaskInstance: {SOAK_DAG_ID}.{task_id} "
+    found: list[str] = []
+    for index, line in enumerate(lines):
+        if marker in line:
+            found += lines[index : index + 1 + lines_after]
+    return found

@@ -28,12 +28,12 @@ def test_fault_soak_ingests_every_window_exactly_once_with_the_right_outcomes(fa
     assert result.token_requests >= 5, "tokens must have expired and been fetched again"
     assert result.crashes_planned[MID_WAIT] >= 3
     assert result.crashes_planned[BEFORE_PERSIST] >= 3
-    assert result.crashes_happened == result.crashes_planned, result.diagnosis()
+    assert result.crashes_happened == result.crashes_planned, result.diagnosis(output)
     modes_run = {task.mode for task in result.tasks}
     assert modes_run == {"sync", "deferrable", "reschedule"}
 
     # and changed nothing that matters
-    assert result.wrong_outcomes() == {}, result.diagnosis()
+    assert result.wrong_outcomes() == {}, result.diagnosis(output)
     assert result.window_findings() == {"duplicates": [], "missing": [], "unplanned": [], "excess": []}
     assert result.gaps_and_overlaps() == ([], [])
     assert result.leaks(output) == []
