@@ -57,24 +57,18 @@ class SoakResult:
         """
         findings: dict[str, list[Any]] = {"duplicates": [], "missing": [], "unplanned": [], "excess": []}
         planned = {task.key: task for task in self.tasks}
-        for flow_id, runs in self.runs.items():
-            by_window: dict[WindowKey, list[str]] = {}
-            for run in runs:
-                key = (flow_id, run["params"]["windowStartTime"], run["params"]["windowEndTime"])
-                by_window.setdefault(key, []).append(run["metrics"]["statusSummary"]["status"])
-            findings["unplanned"] += [key for key in by_window if key not in planned]
-            for key, task in planned.items():
-                if key[0] != flow_id:
-                    continue
-                statuses = by_window.get(key, [])
-                alive = [status for status in statuses if status != "failed"]
-                finding = (task.task_id, task.mode, task.crash, statuses)
-                if task.flow.healthy and not alive:
-                    findings["missing"].append(finding)
-                if len(alive) > (1 if task.flow.healthy else 0):
-                    findings["duplicates"].append(finding)
-                if len(statuses) > self.config.retries + 1:
-                    findings["excess"].append(finding)
+        by_window = self.statuses_by_window()
+        findings["unplanned"] = [key for key in by_window if key not in planned]
+        for key, task in planned.items():
+            statuses = by_window.get(key, [])
+            alive = [status for status in statuses if status != "failed"]
+            finding = (task.task_id, task.mode, task.crash, statuses)
+            if task.flow.healthy and not alive:
+                findings["missing"].append(finding)
+            if len(alive) > (1 if task.flow.healthy else 0):
+                findings["duplicates"].append(finding)
+            if len(statuses) > self.config.retries + 1:
+                findings["excess"].append(finding)
         return findings
 
     def gaps_and_overlaps(self) -> tuple[list[Any], list[Any]]:
@@ -87,14 +81,14 @@ class SoakResult:
         """Occurrences of the client secret or any issued token in the captured output and stored texts."""
         return self.canary.find([captured_text, *self.texts])
 
-    def window_statuses(self, task: SoakTask) -> list[str]:
-        """The statuses of the runs of ``task``'s window, oldest first."""
-        flow_id, start, end = task.key
-        return [
-            run["metrics"]["statusSummary"]["status"]
-            for run in self.runs.get(flow_id, [])
-            if (run["params"]["windowStartTime"], run["params"]["windowEndTime"]) == (start, end)
-        ]
+    def statuses_by_window(self) -> dict[WindowKey, list[str]]:
+        """The statuses of each (flow, window)'s runs, oldest first."""
+        by_window: dict[WindowKey, list[str]] = {}
+        for flow_id, runs in self.runs.items():
+            for run in runs:
+                key = (flow_id, run["params"]["windowStartTime"], run["params"]["windowEndTime"])
+                by_window.setdefault(key, []).append(run["metrics"]["statusSummary"]["status"])
+        return by_window
 
     def diagnosis(self, captured_text: str = "") -> str:
         """Each missed crash, and each wrong outcome with its window's runs, what each of its tries raised
@@ -107,12 +101,13 @@ class SoakResult:
         for task in self.tasks:
             if task.sensor_id:
                 tasks[task.sensor_id] = task
+        by_window = self.statuses_by_window()
         lines = [f"planned crash that did not happen: {missed}" for missed in self.crashes_missed]
         for task_id, (expected, actual) in self.wrong_outcomes().items():
             task = tasks[task_id]
             lines.append(
                 f"{task_id} ({task.mode}, crash {task.crash}): expected {expected}, ended {actual} "
-                f"{self.task_instances.get(task_id)}; its window's runs: {self.window_statuses(task)}"
+                f"{self.task_instances.get(task_id)}; its window's runs: {by_window.get(task.key, [])}"
             )
             lines += [f"  {error}" for error in self.errors.get(task_id, [])]
             lines += [f"  {line}" for line in _dag_test_errors(captured_text, task_id)]
